@@ -1,0 +1,316 @@
+//! `plaza demo`: a demo community with the sample plugins, a scripted stream of events and a
+//! readable transcript of what each plugin did.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use plaza_host::dispatch::IngestReport;
+use plaza_host::event::{parse_jsonl, EventDefaults, EventKind};
+use plaza_host::runtime::report::LogLevel;
+use plaza_host::runtime::Plugin;
+use plaza_host::{Capability, GrantSet, InvocationReport, Plaza, PlazaConfig};
+
+use crate::print;
+
+/// The scripted event stream.
+const SCRIPT: &str = include_str!("demo.jsonl");
+/// The sample plugins, by component file name.
+const PLUGINS: [&str; 3] = ["welcome_bot.wasm", "anti_spam.wasm", "poll.wasm"];
+const COMMUNITY: &str = "rust-lovers";
+const SECOND_COMMUNITY: &str = "book-club";
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Folder holding welcome_bot.wasm, anti_spam.wasm and poll.wasm.
+    #[arg(long, value_name = "DIR", default_value = "target/wasm32-wasip2/ci")]
+    plugins_dir: PathBuf,
+    /// Print every report as JSON lines instead of the transcript.
+    #[arg(long)]
+    json: bool,
+    /// Also show KV writes, timers and info-level logs.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+struct Transcript {
+    json: bool,
+    verbose: bool,
+    invocations: usize,
+    failed: usize,
+    actions: usize,
+    denied: usize,
+}
+
+impl Transcript {
+    fn say(&self, line: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", line.as_ref());
+        }
+    }
+
+    fn invocation(&mut self, r: &InvocationReport) {
+        self.invocations += 1;
+        self.failed += usize::from(!r.outcome.is_ok());
+        self.actions += r.actions.len();
+        self.denied += r.denied.len();
+        if self.json {
+            print::invocation_lines(r)
+                .iter()
+                .for_each(|l| println!("{l}"));
+            return;
+        }
+        let quiet = r.outcome.is_ok()
+            && r.denied.is_empty()
+            && !r.actions.iter().any(|a| a.is_visible())
+            && !r
+                .logs
+                .iter()
+                .any(|l| matches!(l.level, LogLevel::Warn | LogLevel::Error));
+        if quiet && !self.verbose {
+            return;
+        }
+        for a in r.actions.iter().filter(|a| self.verbose || a.is_visible()) {
+            println!(
+                "           {:<12} → {}",
+                r.plugin,
+                print::describe_action(a)
+            );
+        }
+        for d in &r.denied {
+            println!(
+                "           {:<12} ✗ {} denied: `{}` not granted",
+                r.plugin, d.call, d.capability
+            );
+        }
+        for l in &r.logs {
+            if self.verbose || matches!(l.level, LogLevel::Warn | LogLevel::Error) {
+                println!("           {:<12} · {:?}: {}", r.plugin, l.level, l.message);
+            }
+        }
+        if let Some(f) = r.outcome.failure() {
+            println!(
+                "           {:<12} ✗ failed ({}): {}",
+                r.plugin,
+                f.reason.code(),
+                f.message
+            );
+        }
+    }
+
+    fn ingest(&mut self, report: &IngestReport) {
+        if let Some(review) = &report.review {
+            for r in &review.invocations {
+                self.invocation(r);
+            }
+            if self.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"kind": "review", "decision": review.decision})
+                );
+            } else if let plaza_host::dispatch::ReviewDecision::Reject { plugin, reason } =
+                &review.decision
+            {
+                println!("           {plugin:<12} ⛔ rejected before posting: {reason}");
+            } else if let plaza_host::dispatch::ReviewDecision::Rewrite { text } = &review.decision
+            {
+                println!("           review       ✎ rewritten to {text:?}");
+            }
+        }
+        for r in report.dispatch.iter().flat_map(|d| &d.invocations) {
+            self.invocation(r);
+        }
+    }
+}
+
+fn clock(ms: u64) -> String {
+    let secs = (ms / 1000) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn headline(kind: &EventKind) -> String {
+    match kind {
+        EventKind::MemberJoined { member, .. } => {
+            format!(
+                "{} joined{}",
+                member.display_name,
+                if member.is_bot { " (a bot)" } else { "" }
+            )
+        }
+        EventKind::MemberLeft { member, .. } => format!("{member} left"),
+        EventKind::MessagePosted(m) => format!("{} in #{}: {:?}", m.author, m.channel, m.text),
+        EventKind::ReactionAdded(r) => {
+            format!("{} reacted {} to {}", r.member, r.emoji, r.message_id)
+        }
+        other => other.type_name().to_string(),
+    }
+}
+
+async fn load(
+    plaza: &Plaza,
+    dir: &Path,
+    file: &str,
+    t: &Transcript,
+) -> anyhow::Result<Arc<Plugin>> {
+    let path = dir.join(file);
+    if !path.exists() {
+        anyhow::bail!(
+            "sample plugin {} not found; build the sample plugins first (`cargo xtask demo` does it)",
+            path.display()
+        );
+    }
+    let plugin = plaza.load_plugin_file(&path).await?;
+    t.say(format!(
+        "  loaded {:<12} {}  ({} KiB, compiled in {} ms, cache {:?}) — {}",
+        plugin.name,
+        plugin.version,
+        plugin.summary.size_bytes / 1024,
+        plugin.compile_ms,
+        plugin.cache,
+        plugin.description
+    ));
+    Ok(plugin)
+}
+
+/// What the admin grants: everything the plugin's imports use, plus commands and the review
+/// hook for the moderator.
+fn requested(plugin: &Plugin) -> GrantSet {
+    let mut g: GrantSet = plugin.summary.capabilities.iter().copied().collect();
+    if !plugin.commands.is_empty() {
+        g.insert(Capability::Commands);
+    }
+    if plugin.name.contains("spam") {
+        g.insert(Capability::ModerationReview);
+    }
+    g
+}
+
+fn names(g: &GrantSet) -> String {
+    g.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut t = Transcript {
+        json: args.json,
+        verbose: args.verbose,
+        invocations: 0,
+        failed: 0,
+        actions: 0,
+        denied: 0,
+    };
+    let plaza = Plaza::new(PlazaConfig::default()).context("starting the Plaza host")?;
+    t.say(format!(
+        "Plaza demo: sample plugins from {}",
+        args.plugins_dir.display()
+    ));
+    let mut plugins = Vec::new();
+    for file in PLUGINS {
+        plugins.push(load(&plaza, &args.plugins_dir, file, &t).await?);
+    }
+
+    t.say(format!(
+        "\n== community `{COMMUNITY}`: the admin installs all three and grants what they ask for"
+    ));
+    plaza.create_community(COMMUNITY)?;
+    for plugin in &plugins {
+        let grants = requested(plugin);
+        t.say(format!(
+            "  install {:<12} granted: {}",
+            plugin.name,
+            names(&grants)
+        ));
+        let report = plaza
+            .install(COMMUNITY, plugin.clone(), grants, Vec::new())
+            .await?;
+        t.invocation(&report);
+    }
+
+    t.say("");
+    let mut defaults = EventDefaults::new(COMMUNITY, 0);
+    let events = parse_jsonl(SCRIPT, "demo script", &mut defaults)?;
+    let mut last_ms = 0;
+    for event in events {
+        for report in plaza.fire_due_timers(event.meta.timestamp_ms).await? {
+            t.say(format!(
+                "  {}  ⏰ timer fired",
+                clock(event.meta.timestamp_ms)
+            ));
+            t.invocation(&report);
+        }
+        last_ms = event.meta.timestamp_ms;
+        t.say(format!(
+            "  {}  {}",
+            clock(event.meta.timestamp_ms),
+            headline(&event.kind)
+        ));
+        let report = plaza.ingest(event).await?;
+        t.ingest(&report);
+    }
+    let later = last_ms + 6 * 60 * 1000;
+    t.say(format!("  {}  (six minutes later)", clock(later)));
+    for report in plaza.fire_due_timers(later).await? {
+        t.say("           ⏰ timer fired");
+        t.invocation(&report);
+    }
+
+    t.say(format!(
+        "\n== community `{SECOND_COMMUNITY}`: the admin grants welcome-bot storage only, not messages:send"
+    ));
+    plaza.create_community(SECOND_COMMUNITY)?;
+    let welcome = plugins
+        .iter()
+        .find(|p| p.name.contains("welcome"))
+        .context("welcome plugin missing")?;
+    let mut partial = requested(welcome);
+    partial.remove(Capability::MessagesSend);
+    t.say(format!(
+        "  install {:<12} asked for: {}; granted: {}",
+        welcome.name,
+        names(&requested(welcome)),
+        names(&partial)
+    ));
+    let report = plaza
+        .install(SECOND_COMMUNITY, welcome.clone(), partial, Vec::new())
+        .await?;
+    t.invocation(&report);
+    let mut defaults = EventDefaults::new(SECOND_COMMUNITY, last_ms);
+    let join = defaults.parse(
+        r#"{"type":"member-joined","member":{"id":"dave","display_name":"Dave"}}"#,
+        "demo",
+    )?;
+    t.say(format!(
+        "  {}  {}",
+        clock(join.meta.timestamp_ms),
+        headline(&join.kind)
+    ));
+    let report = plaza.ingest(join).await?;
+    t.ingest(&report);
+
+    let posted = plaza
+        .store()
+        .messages(COMMUNITY)
+        .iter()
+        .filter(|m| m.posted_by_plugin.is_some())
+        .count();
+    t.say(format!(
+        "\n{} invocations ({} failed), {} effects applied, {} denied calls; plugins posted {} messages in `{COMMUNITY}`.",
+        t.invocations, t.failed, t.actions, t.denied, posted
+    ));
+    if t.json {
+        println!(
+            "{}",
+            serde_json::json!({"kind": "summary", "invocations": t.invocations, "failed": t.failed,
+                               "actions": t.actions, "denied": t.denied, "plugin_messages": posted})
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

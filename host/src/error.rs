@@ -1,0 +1,44 @@
+//! Errors at the library boundary.
+
+use std::path::PathBuf;
+
+/// What went wrong, in terms a caller (CLI, tests, admin API) can show as is.
+#[derive(Debug, thiserror::Error)]
+pub enum PlazaError {
+    /// A plugin file could not be read.
+    #[error("cannot read plugin file {path}: {source}")]
+    ReadPlugin {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The bytes are not a WebAssembly component.
+    #[error("{origin} is not a WebAssembly component: {reason}")]
+    NotAComponent { origin: String, reason: String },
+    /// The component does not implement a supported Plaza world.
+    #[error("plugin {origin} does not implement a supported Plaza world: {reason}")]
+    WrongWorld { origin: String, reason: String },
+    /// Compiling or linking the component failed.
+    #[error("plugin {origin} could not be loaded: {reason}")]
+    Load { origin: String, reason: String },
+    /// An event was malformed.
+    #[error("{0}")]
+    BadEvent(#[from] crate::event::EventError),
+    /// A community does not exist.
+    #[error("community `{0}` does not exist")]
+    NoSuchCommunity(String),
+    /// A community already exists.
+    #[error("community `{0}` already exists")]
+    CommunityExists(String),
+    /// A plugin is not installed in a community.
+    #[error("plugin `{plugin}` is not installed in community `{community}`")]
+    NotInstalled { plugin: String, community: String },
+    /// A plugin with that name is installed already.
+    #[error("plugin `{plugin}` is already installed in community `{community}`")]
+    AlreadyInstalled { plugin: String, community: String },
+    /// Anything else, with context naming the plugin and community.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Shorthand for results at the library boundary.
+pub type Result<T, E = PlazaError> = std::result::Result<T, E>;

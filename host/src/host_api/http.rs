@@ -1,0 +1,29 @@
+//! `http`: needs `http:fetch`.
+//!
+//! Outbound requests are not served by this host yet: the grant is checked as for every other
+//! call, and a granted call answers `unavailable` so plugins can degrade. The allowlisted,
+//! SSRF-safe client is its own piece of work.
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::HostResult;
+use crate::capability::Capability;
+use crate::runtime::state::HostState;
+use crate::wit::latest::plaza::plugin::http::{self, Request, Response};
+use crate::wit::latest::HostError;
+
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    http::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl http::Host for HostState {
+    async fn fetch(&mut self, _request: Request) -> HostResult<Response> {
+        let result =
+            self.require(Capability::HttpFetch, "http.fetch")
+                .and(Err(HostError::Unavailable(
+                    "outbound HTTP is not enabled on this host".into(),
+                )));
+        Ok(result)
+    }
+}

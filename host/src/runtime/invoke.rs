@@ -1,0 +1,197 @@
+//! One invocation: a fresh instance, one export call under CPU, memory and wall-clock limits,
+//! and an explanation of how it ended.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+
+use super::limits::LimitExceeded;
+use super::plugin::Plugin;
+use super::report::{Failure, FailureReason, LogLevel};
+use super::state::{CallContext, HostState};
+use super::Runtime;
+use crate::wit::latest::types::{self, HandlerError, PluginInfo, ReviewVerdict};
+
+/// Which export to call.
+pub enum Call<'a> {
+    /// `describe`.
+    Describe,
+    /// `handle-event`.
+    HandleEvent(&'a types::Event),
+    /// `review-message`.
+    Review(&'a types::ReviewRequest),
+}
+
+/// What the export returned when it did not trap.
+pub enum CallOutput {
+    Described(PluginInfo),
+    Handled,
+    Reviewed(ReviewVerdict),
+}
+
+/// The result of one invocation, with the state it left (effects, logs, denials).
+pub struct Execution {
+    /// The export's answer, or why there is none.
+    pub result: Result<CallOutput, Failure>,
+    /// The instance's host state after the call.
+    pub state: HostState,
+    /// Wall-clock time taken.
+    pub duration: Duration,
+}
+
+/// Instantiates `plugin` afresh and makes one call, within `cpu_ms` of CPU and the wall-clock
+/// limit. The instance is dropped afterwards: nothing carries over to the next invocation.
+pub async fn execute(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    call: CallContext,
+    export: Call<'_>,
+    cpu_ms: u64,
+) -> Execution {
+    let started = Instant::now();
+    let wall_clock = Duration::from_millis(call.limits.wall_clock_ms);
+    let ticks = runtime.engine.ticks_for_ms(cpu_ms);
+    let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks));
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let state = ctx.data_mut();
+        if state.cpu_ticks_left == 0 {
+            return Err(wasmtime::Error::new(LimitExceeded::Cpu {
+                limit_ms: cpu_ms,
+            }));
+        }
+        state.cpu_ticks_left -= 1;
+        // Yield so one busy plugin cannot hold an executor thread for its whole budget.
+        Ok(UpdateDeadline::Yield(1))
+    });
+
+    let mut instantiated = false;
+    let run = async {
+        let bindings = plugin.pre.instantiate_async(&mut store).await?;
+        instantiated = true;
+        let output = match export {
+            Call::Describe => CallOutput::Described(bindings.call_describe(&mut store).await?),
+            Call::HandleEvent(event) => {
+                match bindings.call_handle_event(&mut store, event).await? {
+                    Ok(()) => CallOutput::Handled,
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            Call::Review(request) => match bindings.call_review_message(&mut store, request).await?
+            {
+                Ok(verdict) => CallOutput::Reviewed(verdict),
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        wasmtime::Result::Ok(Ok(output))
+    };
+    let outcome = tokio::time::timeout(wall_clock, run).await;
+    let duration = started.elapsed();
+    let mut state = store.into_data();
+    let stderr_text = drain_output(&mut state);
+    let result = match outcome {
+        Err(_elapsed) => Err(Failure {
+            reason: FailureReason::WallClock,
+            message: format!(
+                "the invocation took longer than {} ms (host calls included)",
+                wall_clock.as_millis()
+            ),
+            code: None,
+            retryable: true,
+            backtrace: None,
+        }),
+        Ok(Ok(Ok(output))) => Ok(output),
+        Ok(Ok(Err(handler_error))) => Err(guest_error(handler_error)),
+        Ok(Err(trap)) => Err(classify(&trap, instantiated, &stderr_text)),
+    };
+    Execution {
+        result,
+        state,
+        duration,
+    }
+}
+
+fn guest_error(e: HandlerError) -> Failure {
+    Failure {
+        reason: FailureReason::GuestError,
+        message: e.message,
+        code: Some(e.code),
+        retryable: e.retryable,
+        backtrace: None,
+    }
+}
+
+/// Moves captured stdout/stderr into log lines; returns stderr's text for trap messages.
+fn drain_output(state: &mut HostState) -> String {
+    let (stdout, stdout_cut) = state.stdout.contents();
+    let (stderr, stderr_cut) = state.stderr.contents();
+    for (bytes, cut, source, level) in [
+        (&stdout, stdout_cut, "stdout", LogLevel::Info),
+        (&stderr, stderr_cut, "stderr", LogLevel::Warn),
+    ] {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            state.push_log(level, source, line.to_string());
+        }
+        if cut {
+            state.push_log(
+                LogLevel::Warn,
+                "host",
+                format!("{source} truncated at {} bytes", bytes.len()),
+            );
+        }
+    }
+    String::from_utf8_lossy(&stderr).into_owned()
+}
+
+/// Explains a trap: a limit we enforce, a wasm trap, or a failure to instantiate.
+pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) -> Failure {
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string().trim_end().to_string());
+    let panic = stderr
+        .lines()
+        .find(|l| l.contains("panicked at"))
+        .map(|l| l.trim().to_string());
+    let (reason, message) = if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
+        let reason = match limit {
+            LimitExceeded::Cpu { .. } => FailureReason::CpuBudget,
+            LimitExceeded::Memory { .. } | LimitExceeded::Table { .. } => {
+                FailureReason::MemoryLimit
+            }
+        };
+        (reason, limit.to_string())
+    } else if let Some(trap) = err.downcast_ref::<Trap>() {
+        let reason = match trap {
+            Trap::StackOverflow => FailureReason::StackOverflow,
+            Trap::Interrupt => FailureReason::CpuBudget,
+            Trap::OutOfFuel => FailureReason::FuelBudget,
+            _ => FailureReason::GuestTrap,
+        };
+        let mut message = trap.to_string();
+        if let Some(panic) = &panic {
+            message = format!("{message}: {panic}");
+        }
+        (reason, message)
+    } else if !instantiated {
+        (FailureReason::InstantiateFailed, format!("{:#}", err))
+    } else {
+        (FailureReason::GuestTrap, err.root_cause().to_string())
+    };
+    let reason = if !instantiated && reason == FailureReason::GuestTrap {
+        FailureReason::InstantiateFailed
+    } else {
+        reason
+    };
+    Failure {
+        retryable: !matches!(
+            reason,
+            FailureReason::GuestTrap | FailureReason::InstantiateFailed
+        ),
+        reason,
+        message,
+        code: None,
+        backtrace,
+    }
+}

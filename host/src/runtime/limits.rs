@@ -1,0 +1,182 @@
+//! Per-invocation resource limits, and the store limiter that enforces them.
+
+use serde::Serialize;
+
+/// Limits applied to every instance of a plugin. Defaults are documented in the README.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// Linear memory, all memories of the instance together (default 64 MiB).
+    pub memory_bytes: usize,
+    /// Elements per table (default 20 000).
+    pub table_elements: usize,
+    /// Core instances per plugin instance (default 32).
+    pub instances: usize,
+    /// Tables per plugin instance (default 32).
+    pub tables: usize,
+    /// Memories per plugin instance (default 4).
+    pub memories: usize,
+    /// CPU time a handler may run, in milliseconds, measured in epoch ticks (default 200 ms).
+    pub cpu_ms: u64,
+    /// Wall-clock time for the whole invocation, host calls included (default 2 s).
+    pub wall_clock_ms: u64,
+    /// CPU time for the review hook, which runs before a message is posted (default 20 ms).
+    pub review_cpu_ms: u64,
+    /// Bytes of log output (log calls, stdout and stderr) kept per invocation (default 64 KiB).
+    pub log_bytes: usize,
+    /// Effects (actions) one invocation may ask for (default 100).
+    pub actions: usize,
+    /// Characters in one message the plugin sends (default 4 000).
+    pub message_chars: usize,
+    /// KV bytes (keys plus values) per install (default 1 MiB).
+    pub kv_quota_bytes: u64,
+    /// Bytes in one KV key (default 256).
+    pub kv_key_bytes: usize,
+    /// Bytes in one KV value (default 64 KiB).
+    pub kv_value_bytes: usize,
+    /// Shortest timer interval or delay, in milliseconds (default 1 s).
+    pub min_timer_ms: u64,
+    /// Members returned by one `list-page` call (default 100).
+    pub member_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            table_elements: 20_000,
+            instances: 32,
+            tables: 32,
+            memories: 4,
+            cpu_ms: 200,
+            wall_clock_ms: 2_000,
+            review_cpu_ms: 20,
+            log_bytes: 64 << 10,
+            actions: 100,
+            message_chars: 4_000,
+            kv_quota_bytes: 1 << 20,
+            kv_key_bytes: 256,
+            kv_value_bytes: 64 << 10,
+            min_timer_ms: 1_000,
+            member_page: 100,
+        }
+    }
+}
+
+/// A limit an instance ran into; carried as the trap's error so the report can name it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    /// Memory growth past the cap.
+    #[error("memory limit: growing linear memory to {wanted} bytes would exceed the limit of {limit} bytes")]
+    Memory { wanted: usize, limit: usize },
+    /// Table growth past the cap.
+    #[error(
+        "memory limit: growing a table to {wanted} elements would exceed the limit of {limit}"
+    )]
+    Table { wanted: usize, limit: usize },
+    /// CPU budget used up.
+    #[error("cpu budget: the handler ran longer than {limit_ms} ms of CPU time")]
+    Cpu { limit_ms: u64 },
+}
+
+/// Enforces [`Limits`] on one store; memory is summed over all memories of the instance.
+#[derive(Debug)]
+pub struct Limiter {
+    memory_limit: usize,
+    memory_used: usize,
+    table_elements: usize,
+    instances: usize,
+    tables: usize,
+    memories: usize,
+}
+
+impl Limiter {
+    /// A limiter for `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Limiter {
+            memory_limit: limits.memory_bytes,
+            memory_used: 0,
+            table_elements: limits.table_elements,
+            instances: limits.instances,
+            tables: limits.tables,
+            memories: limits.memories,
+        }
+    }
+
+    /// Bytes of linear memory in use now, all memories together.
+    pub fn memory_used(&self) -> usize {
+        self.memory_used
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let wanted = self.memory_used - current.min(self.memory_used) + desired;
+        if wanted > self.memory_limit {
+            return Err(wasmtime::Error::new(LimitExceeded::Memory {
+                wanted,
+                limit: self.memory_limit,
+            }));
+        }
+        self.memory_used = wanted;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            return Err(wasmtime::Error::new(LimitExceeded::Table {
+                wanted: desired,
+                limit: self.table_elements,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.memories
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn memory_is_summed_across_memories() {
+        let mut l = Limiter::new(&Limits {
+            memory_bytes: 100,
+            ..Limits::default()
+        });
+        assert!(l.memory_growing(0, 60, None).unwrap());
+        assert!(l.memory_growing(0, 30, None).unwrap());
+        assert_eq!(l.memory_used(), 90);
+        let err = l.memory_growing(30, 50, None).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<LimitExceeded>(),
+            Some(&LimitExceeded::Memory {
+                wanted: 110,
+                limit: 100
+            })
+        );
+        assert!(l.memory_growing(60, 70, None).unwrap());
+        assert_eq!(l.memory_used(), 100);
+    }
+}

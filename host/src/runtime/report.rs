@@ -1,0 +1,150 @@
+//! What one invocation did: outcome, effects, logs and refused host calls.
+
+use serde::Serialize;
+
+use crate::effects::Action;
+
+/// Why an invocation failed. The kebab-case names are the reason codes shown to admins and
+/// developers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureReason {
+    /// The handler used up its CPU budget.
+    CpuBudget,
+    /// The handler used up its instruction (fuel) budget.
+    FuelBudget,
+    /// The whole invocation, host calls included, took too long.
+    WallClock,
+    /// Memory or table growth past the limit.
+    MemoryLimit,
+    /// The wasm stack overflowed.
+    StackOverflow,
+    /// The plugin asked for more output than allowed (actions, message length).
+    OutputLimit,
+    /// The plugin trapped (panic, unreachable, out-of-bounds access...).
+    GuestTrap,
+    /// The plugin returned an error.
+    GuestError,
+    /// The instance could not be created.
+    InstantiateFailed,
+}
+
+impl FailureReason {
+    /// The reason code, e.g. `cpu-budget`.
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureReason::CpuBudget => "cpu-budget",
+            FailureReason::FuelBudget => "fuel-budget",
+            FailureReason::WallClock => "wall-clock",
+            FailureReason::MemoryLimit => "memory-limit",
+            FailureReason::StackOverflow => "stack-overflow",
+            FailureReason::OutputLimit => "output-limit",
+            FailureReason::GuestTrap => "guest-trap",
+            FailureReason::GuestError => "guest-error",
+            FailureReason::InstantiateFailed => "instantiate-failed",
+        }
+    }
+}
+
+/// A failed invocation, explained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The reason code.
+    pub reason: FailureReason,
+    /// What happened, in words.
+    pub message: String,
+    /// The plugin's own error code, for `guest-error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Whether delivering the event again may help.
+    pub retryable: bool,
+    /// The wasm backtrace, for traps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<String>,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The handler returned successfully; its effects were applied.
+    Ok,
+    /// The handler failed; its effects were discarded.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// Whether the handler succeeded.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+
+    /// The failure, if any.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Failed(f) => Some(f),
+        }
+    }
+}
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One line the plugin logged, or wrote to stdout/stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// Severity (stderr lines are `warn`, stdout lines `info`).
+    pub level: LogLevel,
+    /// Where it came from: `log`, `stdout` or `stderr`.
+    pub source: &'static str,
+    /// The text.
+    pub message: String,
+}
+
+/// A host call refused because its capability was not granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeniedCall {
+    /// The host function, e.g. `messaging.send`.
+    pub call: &'static str,
+    /// The capability it needed.
+    pub capability: String,
+}
+
+/// Everything about one invocation of one plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvocationReport {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The community.
+    pub community: String,
+    /// The event id (or `review:<message id>` for the review hook).
+    pub event_id: String,
+    /// The event type, or `review-message`.
+    pub event_type: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Effects, applied because the outcome is ok (empty when it failed).
+    pub actions: Vec<Action>,
+    /// How many effects were discarded because the invocation failed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub discarded_actions: usize,
+    /// Log output.
+    pub logs: Vec<LogLine>,
+    /// Refused host calls.
+    pub denied: Vec<DeniedCall>,
+    /// Wall-clock time of the invocation, in microseconds.
+    pub duration_us: u64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}

@@ -1,0 +1,82 @@
+//! The data each plugin instance's `Store` holds.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::{Limiter, Limits};
+use super::output::CappedOutput;
+use super::report::{DeniedCall, LogLine};
+use crate::capability::GrantCheck;
+use crate::effects::Effects;
+use crate::storage::CommunityStore;
+
+/// Who is calling and on whose behalf: fixed for one invocation.
+#[derive(Clone)]
+pub struct CallContext {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The community the invocation runs for; every host call is scoped to it.
+    pub community: String,
+    /// The event being handled (for deterministic ids of created objects).
+    pub event_id: String,
+    /// The current time, milliseconds since the Unix epoch (the event's time).
+    pub now_ms: u64,
+    /// Live grants, asked on every host call.
+    pub grants: Arc<dyn GrantCheck>,
+    /// Community state.
+    pub store: Arc<dyn CommunityStore>,
+    /// Limits for this invocation.
+    pub limits: Arc<Limits>,
+}
+
+/// Store data for one plugin instance.
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) call: CallContext,
+    pub(crate) effects: Effects,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) log_bytes: usize,
+    pub(crate) logs_truncated: bool,
+    pub(crate) denied: Vec<DeniedCall>,
+    pub(crate) stdout: CappedOutput,
+    pub(crate) stderr: CappedOutput,
+    pub(crate) cpu_ticks_left: u64,
+    /// Set when a host call refused an effect because an output cap was hit.
+    pub(crate) output_limit_hit: Option<String>,
+}
+
+impl HostState {
+    /// Fresh state for one invocation.
+    pub fn new(call: CallContext, cpu_ticks: u64) -> Self {
+        let stdout = CappedOutput::new(call.limits.log_bytes);
+        let stderr = CappedOutput::new(call.limits.log_bytes);
+        HostState {
+            wasi: super::wasi::inert_ctx(stdout.clone(), stderr.clone()),
+            table: ResourceTable::new(),
+            limiter: Limiter::new(&call.limits),
+            effects: Effects::new(format!("{}:{}", call.plugin, call.event_id)),
+            call,
+            logs: Vec::new(),
+            log_bytes: 0,
+            logs_truncated: false,
+            denied: Vec::new(),
+            stdout,
+            stderr,
+            cpu_ticks_left: cpu_ticks,
+            output_limit_hit: None,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Community state behind a trait: members, messages, plugin KV and timers.
+//!
+//! The runtime reads through [`CommunityStore`] during an invocation and the dispatcher applies
+//! a successful invocation's effects through it. [`memory::MemoryStore`] keeps everything in
+//! memory (the library default for tests and `plaza run`); an embedded database implements the
+//! same trait for persistent hosts.
+
+pub mod memory;
+
+use crate::effects::Action;
+use crate::event::{Event, MemberProfile};
+
+/// A message as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredMessage {
+    /// Channel.
+    pub channel: String,
+    /// Id.
+    pub message_id: String,
+    /// Author: a member id, or `plugin:NAME` for messages a plugin posted.
+    pub author: String,
+    /// Current text.
+    pub text: String,
+    /// The message it replies to.
+    pub reply_to: Option<String>,
+    /// The plugin that posted it, if a plugin did.
+    pub posted_by_plugin: Option<String>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// A timer waiting to fire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Timer {
+    /// Its id.
+    pub timer_id: String,
+    /// The community.
+    pub community: String,
+    /// The plugin that owns it.
+    pub plugin: String,
+    /// The name the plugin gave it.
+    pub name: String,
+    /// The payload.
+    pub payload: String,
+    /// When it fires next, milliseconds since the Unix epoch.
+    pub due_ms: u64,
+    /// Repeat interval, for recurring timers.
+    pub every_ms: Option<u64>,
+}
+
+/// Moderation state of a member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemberStanding {
+    /// Muted until this time (ms since epoch), if muted.
+    pub muted_until_ms: Option<u64>,
+    /// Banned.
+    pub banned: bool,
+}
+
+/// Community state the host reads and changes.
+pub trait CommunityStore: Send + Sync {
+    /// Records what an incoming event says about the community (a member joined, a message was
+    /// posted), before plugins see it.
+    fn observe(&self, event: &Event);
+
+    /// A member's profile, if they are a current member.
+    fn member(&self, community: &str, member: &str) -> Option<MemberProfile>;
+
+    /// Up to `limit` current members after `after`, in id order, and whether more follow.
+    fn members_page(
+        &self,
+        community: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<MemberProfile>, bool);
+
+    /// A member's moderation state.
+    fn standing(&self, community: &str, member: &str) -> MemberStanding;
+
+    /// A message, if it exists in that community.
+    fn message(&self, community: &str, message_id: &str) -> Option<StoredMessage>;
+
+    /// Messages in posting order (for transcripts and tests).
+    fn messages(&self, community: &str) -> Vec<StoredMessage>;
+
+    /// A plugin's KV value.
+    fn kv_get(&self, community: &str, plugin: &str, key: &str) -> Option<Vec<u8>>;
+
+    /// A plugin's keys starting with `prefix`, after `start_after`, in byte order, at most `limit`.
+    fn kv_keys(
+        &self,
+        community: &str,
+        plugin: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Vec<String>;
+
+    /// Total bytes (keys plus values) a plugin stores in a community.
+    fn kv_bytes(&self, community: &str, plugin: &str) -> u64;
+
+    /// A timer, if it exists.
+    fn timer(&self, timer_id: &str) -> Option<Timer>;
+
+    /// Timers due at or before `now_ms`, earliest first.
+    fn due_timers(&self, now_ms: u64) -> Vec<Timer>;
+
+    /// Marks a timer fired: recurring ones move to their next time, others are removed.
+    fn timer_fired(&self, timer_id: &str);
+
+    /// Applies the actions of one successful invocation of `plugin` in `community`, at `now_ms`.
+    fn apply(&self, community: &str, plugin: &str, now_ms: u64, actions: &[Action]);
+
+    /// Deletes everything a plugin keeps in a community (KV and timers), on uninstall.
+    fn forget_plugin(&self, community: &str, plugin: &str);
+}

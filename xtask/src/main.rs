@@ -1,0 +1,120 @@
+//! `cargo xtask`: the project's two entry points on a fresh machine.
+//!
+//! - `cargo xtask demo`: builds the sample plugins and the host, then runs `plaza demo`.
+//! - `cargo xtask test`: runs the whole test suite (unit, integration, CLI, sample plugins).
+//!
+//! Both add the `wasm32-wasip2` target first if it is missing, and build with the one
+//! release-based `ci` profile (a debug wasmtime is ~15x slower at compiling plugins).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const PROFILE: &str = "ci";
+const SAMPLE_PLUGINS: [&str; 3] = ["welcome-bot", "anti-spam", "poll"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("plugins") => ensure_wasm_target().and_then(|()| build_plugins()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <demo|test|plugins> [extra args]\n\
+                 \n  demo      build the sample plugins and the host, run the demo community\
+                 \n  test      run the whole test suite (extra args go to `cargo test`)\
+                 \n  plugins   build the sample plugins into target/{WASM_TARGET}/{PROFILE}/"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+/// Adds the wasm target through rustup when it is not installed.
+fn ensure_wasm_target() -> Result<(), String> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .exists()
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: the {WASM_TARGET} target is missing; adding it with rustup");
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+fn build_plugins() -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--profile", PROFILE, "--target", WASM_TARGET]);
+    for p in SAMPLE_PLUGINS {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd)
+}
+
+fn demo(extra: &[String]) -> Result<(), String> {
+    ensure_wasm_target()?;
+    build_plugins()?;
+    run(cargo().args([
+        "build",
+        "--profile",
+        PROFILE,
+        "-p",
+        "plaza-host",
+        "--bin",
+        "plaza",
+    ]))?;
+    let root = workspace_root();
+    let plaza = root.join("target").join(PROFILE).join("plaza");
+    let plugins = root.join("target").join(WASM_TARGET).join(PROFILE);
+    run(Command::new(plaza)
+        .arg("demo")
+        .arg("--plugins-dir")
+        .arg(plugins)
+        .args(extra))
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    ensure_wasm_target()?;
+    run(cargo()
+        .args(["test", "--workspace", "--profile", PROFILE])
+        .args(extra))
+}
