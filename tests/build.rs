@@ -24,14 +24,7 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args([
-            "build",
-            "--profile",
-            "ci",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
+        .args(["build", "--profile", "ci", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir);
     for (package, _) in GUESTS {
         cmd.args(["-p", package]);
@@ -46,9 +39,7 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .expect("running cargo to build the guest components");
+    let status = cmd.status().expect("running cargo to build the guest components");
     assert!(
         status.success(),
         "building the guest components for wasm32-wasip2 failed; is the target installed? \

@@ -226,10 +226,7 @@ impl LiveGrants {
 
 impl GrantCheck for LiveGrants {
     fn is_granted(&self, cap: Capability) -> bool {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(cap)
+        self.0.read().unwrap_or_else(|e| e.into_inner()).contains(cap)
     }
 }
 
@@ -248,10 +245,7 @@ mod tests {
     fn unknown_name_lists_known_ones() {
         let err = "messages:write".parse::<Capability>().unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.starts_with("unknown capability `messages:write`"),
-            "{text}"
-        );
+        assert!(text.starts_with("unknown capability `messages:write`"), "{text}");
         assert!(text.contains("messages:send"), "{text}");
     }
 

@@ -65,10 +65,7 @@ impl Action {
     pub fn is_visible(&self) -> bool {
         !matches!(
             self,
-            Action::KvSet { .. }
-                | Action::KvDelete { .. }
-                | Action::ScheduleTimer { .. }
-                | Action::CancelTimer { .. }
+            Action::KvSet { .. } | Action::KvDelete { .. } | Action::ScheduleTimer { .. } | Action::CancelTimer { .. }
         )
     }
 }
@@ -130,10 +127,7 @@ impl Effects {
     }
 
     /// Keys this invocation wrote or deleted under `prefix`.
-    pub fn kv_overlay_with_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, bool)> + 'a {
+    pub fn kv_overlay_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, bool)> + 'a {
         self.kv_overlay
             .range(prefix.to_string()..)
             .take_while(move |(k, _)| k.starts_with(prefix))
@@ -210,13 +204,7 @@ mod tests {
 
     #[test]
     fn kv_value_shows_text_or_hex() {
-        assert_eq!(
-            serde_json::to_string(&KvValue(b"hi".to_vec())).unwrap(),
-            "\"hi\""
-        );
-        assert_eq!(
-            serde_json::to_string(&KvValue(vec![0xff, 0])).unwrap(),
-            "\"hex:ff00\""
-        );
+        assert_eq!(serde_json::to_string(&KvValue(b"hi".to_vec())).unwrap(), "\"hi\"");
+        assert_eq!(serde_json::to_string(&KvValue(vec![0xff, 0])).unwrap(), "\"hex:ff00\"");
     }
 }

@@ -7,10 +7,7 @@ use std::path::PathBuf;
 pub enum PlazaError {
     /// A plugin file could not be read.
     #[error("cannot read plugin file {path}: {source}")]
-    ReadPlugin {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadPlugin { path: PathBuf, source: std::io::Error },
     /// The bytes are not a WebAssembly component.
     #[error("{origin} is not a WebAssembly component: {reason}")]
     NotAComponent { origin: String, reason: String },

@@ -233,9 +233,7 @@ impl EventKind {
 
     fn fill_defaults(&mut self) {
         match self {
-            EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member } => {
-                member.fill_defaults()
-            }
+            EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member } => member.fill_defaults(),
             _ => {}
         }
     }
@@ -318,20 +316,15 @@ impl EventDefaults {
             });
         };
         let meta = self.take_meta(&mut object, origin)?;
-        let mut kind: EventKind =
-            serde_json::from_value(Value::Object(object)).map_err(|e| EventError::BadKind {
-                origin: origin.to_string(),
-                reason: describe_kind_error(&e.to_string()),
-            })?;
+        let mut kind: EventKind = serde_json::from_value(Value::Object(object)).map_err(|e| EventError::BadKind {
+            origin: origin.to_string(),
+            reason: describe_kind_error(&e.to_string()),
+        })?;
         kind.fill_defaults();
         Ok(Event { meta, kind })
     }
 
-    fn take_meta(
-        &mut self,
-        o: &mut Map<String, Value>,
-        origin: &str,
-    ) -> Result<EventMeta, EventError> {
+    fn take_meta(&mut self, o: &mut Map<String, Value>, origin: &str) -> Result<EventMeta, EventError> {
         let bad = |field: &'static str, reason: &str| EventError::BadMeta {
             origin: origin.to_string(),
             field,
@@ -373,8 +366,7 @@ impl EventDefaults {
             Some(v) => v
                 .as_u64()
                 .filter(|a| (1..=u32::MAX as u64).contains(a))
-                .ok_or_else(|| bad("attempt", "must be a whole number ≥ 1"))?
-                as u32,
+                .ok_or_else(|| bad("attempt", "must be a whole number ≥ 1"))? as u32,
         };
         Ok(EventMeta {
             id,
@@ -388,11 +380,9 @@ impl EventDefaults {
 
 fn describe_kind_error(serde_message: &str) -> String {
     if serde_message.starts_with("missing field `type`") {
-        "missing field `type` (e.g. \"member-joined\", \"message-posted\", \"command-invoked\")"
-            .into()
+        "missing field `type` (e.g. \"member-joined\", \"message-posted\", \"command-invoked\")".into()
     } else if serde_message.starts_with("unknown variant") {
-        format!("unknown event {serde_message}")
-            .replace("unknown event unknown variant", "unknown event type")
+        format!("unknown event {serde_message}").replace("unknown event unknown variant", "unknown event type")
     } else {
         serde_message.to_string()
     }
@@ -400,11 +390,7 @@ fn describe_kind_error(serde_message: &str) -> String {
 
 /// Parses an event file: one JSON object per line; blank lines and lines starting with `#` are
 /// skipped. Errors name the file and line.
-pub fn parse_jsonl(
-    text: &str,
-    file_name: &str,
-    defaults: &mut EventDefaults,
-) -> Result<Vec<Event>, EventError> {
+pub fn parse_jsonl(text: &str, file_name: &str, defaults: &mut EventDefaults) -> Result<Vec<Event>, EventError> {
     let mut events = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -465,10 +451,7 @@ pub fn parse_command(text: &str) -> Option<(String, Vec<String>)> {
         return None;
     }
     let name = parts.remove(0);
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     valid.then_some((name, parts))
 }
 
@@ -501,33 +484,21 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_problem() {
         let mut d = EventDefaults::default();
-        let err =
-            parse_jsonl("{\"type\":\"member-joined\"}\n{oops", "e.jsonl", &mut d).unwrap_err();
+        let err = parse_jsonl("{\"type\":\"member-joined\"}\n{oops", "e.jsonl", &mut d).unwrap_err();
         assert_eq!(err.to_string(), "e.jsonl line 1: missing field `member`");
         let err = parse_jsonl("\n\n{oops", "e.jsonl", &mut d).unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("e.jsonl line 3: not a JSON object"),
+            err.to_string().starts_with("e.jsonl line 3: not a JSON object"),
             "{err}"
         );
         let err = parse_jsonl(r#"{"type":"nope"}"#, "e.jsonl", &mut d).unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("e.jsonl line 1: unknown event type `nope`"),
+            err.to_string().starts_with("e.jsonl line 1: unknown event type `nope`"),
             "{err}"
         );
-        let err =
-            parse_jsonl(r#"{"attempt":0,"type":"plugin-uninstalled"}"#, "f", &mut d).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "f line 1: field `attempt` must be a whole number ≥ 1"
-        );
-        let err = parse_jsonl(
-            r#"{"type":"member-left","member":"a","colour":"red"}"#,
-            "f",
-            &mut d,
-        )
-        .unwrap_err();
+        let err = parse_jsonl(r#"{"attempt":0,"type":"plugin-uninstalled"}"#, "f", &mut d).unwrap_err();
+        assert_eq!(err.to_string(), "f line 1: field `attempt` must be a whole number ≥ 1");
+        let err = parse_jsonl(r#"{"type":"member-left","member":"a","colour":"red"}"#, "f", &mut d).unwrap_err();
         assert!(err.to_string().contains("unknown field `colour`"), "{err}");
     }
 
@@ -554,10 +525,7 @@ mod tests {
                 vec!["Lunch today?".into(), "pizza".into(), "dim sum".into()]
             ))
         );
-        assert_eq!(
-            parse_command("/results 1"),
-            Some(("results".into(), vec!["1".into()]))
-        );
+        assert_eq!(parse_command("/results 1"), Some(("results".into(), vec!["1".into()])));
         assert_eq!(parse_command("hello /poll"), None);
         assert_eq!(parse_command("/"), None);
         assert_eq!(parse_command("/a.b c"), None);

@@ -53,9 +53,7 @@ fn cargo() -> Command {
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -70,11 +68,7 @@ fn ensure_wasm_target() -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run rustc: {e}"))?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(WASM_TARGET)
-        .exists()
-    {
+    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
         return Ok(());
     }
     eprintln!("xtask: the {WASM_TARGET} target is missing; adding it with rustup");
@@ -93,15 +87,7 @@ fn build_plugins() -> Result<(), String> {
 fn demo(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
     build_plugins()?;
-    run(cargo().args([
-        "build",
-        "--profile",
-        PROFILE,
-        "-p",
-        "plaza-host",
-        "--bin",
-        "plaza",
-    ]))?;
+    run(cargo().args(["build", "--profile", PROFILE, "-p", "plaza-host", "--bin", "plaza"]))?;
     let root = workspace_root();
     let plaza = root.join("target").join(PROFILE).join("plaza");
     let plugins = root.join("target").join(WASM_TARGET).join(PROFILE);
@@ -114,7 +100,5 @@ fn demo(extra: &[String]) -> Result<(), String> {
 
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
-    run(cargo()
-        .args(["test", "--workspace", "--profile", PROFILE])
-        .args(extra))
+    run(cargo().args(["test", "--workspace", "--profile", PROFILE]).args(extra))
 }

@@ -180,24 +180,19 @@ impl Plaza {
             })
     }
 
-    fn with_install<R>(
-        &self,
-        community: &str,
-        plugin: &str,
-        f: impl FnOnce(&mut Install) -> R,
-    ) -> Result<R> {
+    fn with_install<R>(&self, community: &str, plugin: &str, f: impl FnOnce(&mut Install) -> R) -> Result<R> {
         let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
         let c = all
             .get_mut(community)
             .ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?;
-        let install = c
-            .installs
-            .iter_mut()
-            .find(|i| i.plugin.name == plugin)
-            .ok_or_else(|| PlazaError::NotInstalled {
-                plugin: plugin.to_string(),
-                community: community.to_string(),
-            })?;
+        let install =
+            c.installs
+                .iter_mut()
+                .find(|i| i.plugin.name == plugin)
+                .ok_or_else(|| PlazaError::NotInstalled {
+                    plugin: plugin.to_string(),
+                    community: community.to_string(),
+                })?;
         Ok(f(install))
     }
 
@@ -287,12 +282,7 @@ impl Plaza {
 
     /// Delivers an event to one installed plugin only, whatever its type (even if the install is
     /// disabled: lifecycle events must reach it). Runners use it to replay lifecycle events.
-    pub async fn deliver_to(
-        &self,
-        community: &str,
-        plugin: &str,
-        event: &Event,
-    ) -> Result<InvocationReport> {
+    pub async fn deliver_to(&self, community: &str, plugin: &str, event: &Event) -> Result<InvocationReport> {
         let install = self.install_of(community, plugin)?;
         Ok(self.invoke_handler(community, &install, event).await)
     }
@@ -329,22 +319,13 @@ impl Plaza {
     /// Runs the review hook of every enabled install granted `moderation:review`, in install
     /// order. A rejection stops the chain; a rewrite is what later reviewers see. A reviewer that
     /// fails is skipped (fail-open) and its failure is in the report.
-    pub async fn review(
-        &self,
-        community: &str,
-        message: &Message,
-        timestamp_ms: u64,
-    ) -> Result<ReviewReport> {
+    pub async fn review(&self, community: &str, message: &Message, timestamp_ms: u64) -> Result<ReviewReport> {
         self.ensure_community(community);
         let mut current = message.clone();
         let mut invocations = Vec::new();
         let mut rewritten = false;
         for install in self.installs(community)?.into_iter().filter(|i| i.enabled) {
-            if !install
-                .grants
-                .snapshot()
-                .contains(Capability::ModerationReview)
-            {
+            if !install.grants.snapshot().contains(Capability::ModerationReview) {
                 continue;
             }
             let request = types::ReviewRequest {
@@ -359,14 +340,7 @@ impl Plaza {
                 timestamp_ms,
             );
             let cpu_ms = self.runtime.limits().review_cpu_ms;
-            let execution = invoke::execute(
-                &self.runtime,
-                &install.plugin,
-                call,
-                Call::Review(&request),
-                cpu_ms,
-            )
-            .await;
+            let execution = invoke::execute(&self.runtime, &install.plugin, call, Call::Review(&request), cpu_ms).await;
             let (report, output) = self.finish(community, &install, "review-message", execution);
             invocations.push(report);
             match output {
@@ -391,10 +365,7 @@ impl Plaza {
         } else {
             ReviewDecision::Allow
         };
-        Ok(ReviewReport {
-            decision,
-            invocations,
-        })
+        Ok(ReviewReport { decision, invocations })
     }
 
     /// Takes one event from outside: a new message is reviewed first and delivered only if the
@@ -447,21 +418,12 @@ impl Plaza {
                 payload: timer.payload.clone(),
             };
             let event = self.host_event(&timer.community, kind, Some(timer.due_ms));
-            reports.push(
-                self.invoke_handler(&timer.community, &install, &event)
-                    .await,
-            );
+            reports.push(self.invoke_handler(&timer.community, &install, &event).await);
         }
         Ok(reports)
     }
 
-    fn call_context(
-        &self,
-        community: &str,
-        install: &Install,
-        event_id: &str,
-        now_ms: u64,
-    ) -> CallContext {
+    fn call_context(&self, community: &str, install: &Install, event_id: &str, now_ms: u64) -> CallContext {
         CallContext {
             plugin: install.plugin.name.clone(),
             community: community.to_string(),
@@ -473,12 +435,7 @@ impl Plaza {
         }
     }
 
-    async fn invoke_handler(
-        &self,
-        community: &str,
-        install: &Install,
-        event: &Event,
-    ) -> InvocationReport {
+    async fn invoke_handler(&self, community: &str, install: &Install, event: &Event) -> InvocationReport {
         let wit_event = types::Event::from(event);
         let call = self.call_context(community, install, &event.meta.id, event.meta.timestamp_ms);
         let cpu_ms = self.runtime.limits().cpu_ms;
@@ -490,9 +447,7 @@ impl Plaza {
             cpu_ms,
         )
         .await;
-        let mut report = self
-            .finish(community, install, event.kind.type_name(), execution)
-            .0;
+        let mut report = self.finish(community, install, event.kind.type_name(), execution).0;
         report.event_id = event.meta.id.clone();
         report
     }
@@ -515,8 +470,7 @@ impl Plaza {
         let actions: Vec<Action> = state.effects.into_actions();
         let (outcome, applied, discarded, output) = match result {
             Ok(output) => {
-                self.store
-                    .apply(community, &install.plugin.name, now_ms, &actions);
+                self.store.apply(community, &install.plugin.name, now_ms, &actions);
                 (Outcome::Ok, actions, 0, Some(output))
             }
             Err(failure) => {

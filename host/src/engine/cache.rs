@@ -52,11 +52,7 @@ impl CompileCache {
     }
 
     /// Loads the compiled form of `bytes`, compiling and storing it on a miss.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-    ) -> anyhow::Result<(Component, CacheStatus)> {
+    pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8]) -> anyhow::Result<(Component, CacheStatus)> {
         let path = self.entry_path(bytes);
         if path.exists() {
             // SAFETY: entries are only written by `store` below from `Component::serialize` of the
@@ -67,17 +63,13 @@ impl CompileCache {
         }
         let component = Component::new(engine, bytes)?;
         if let Err(e) = self.store(&component, &path) {
-            tracing::warn!(
-                "could not write compile cache entry {}: {e:#}",
-                path.display()
-            );
+            tracing::warn!("could not write compile cache entry {}: {e:#}", path.display());
         }
         Ok((component, CacheStatus::Miss))
     }
 
     fn store(&self, component: &Component, path: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
         let serialized = component.serialize()?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, serialized).with_context(|| format!("writing {}", tmp.display()))?;

@@ -96,10 +96,7 @@ impl PlazaEngine {
     }
 
     /// Compiles `bytes`, or loads the compiled form from the cache.
-    pub fn compile(
-        &self,
-        bytes: &[u8],
-    ) -> anyhow::Result<(wasmtime::component::Component, CacheStatus)> {
+    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<(wasmtime::component::Component, CacheStatus)> {
         match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, bytes),
             None => Ok((

@@ -19,11 +19,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()
 
 impl http::Host for HostState {
     async fn fetch(&mut self, _request: Request) -> HostResult<Response> {
-        let result =
-            self.require(Capability::HttpFetch, "http.fetch")
-                .and(Err(HostError::Unavailable(
-                    "outbound HTTP is not enabled on this host".into(),
-                )));
+        let result = self
+            .require(Capability::HttpFetch, "http.fetch")
+            .and(Err(HostError::Unavailable(
+                "outbound HTTP is not enabled on this host".into(),
+            )));
         Ok(result)
     }
 }

@@ -24,10 +24,7 @@ impl HostState {
     fn kv_visible(&self, key: &str) -> Option<Vec<u8>> {
         match self.effects.kv_written(key) {
             Some(written) => written.map(<[u8]>::to_vec),
-            None => self
-                .call
-                .store
-                .kv_get(&self.call.community, &self.call.plugin, key),
+            None => self.call.store.kv_get(&self.call.community, &self.call.plugin, key),
         }
     }
 
@@ -42,11 +39,7 @@ impl HostState {
                 .kv_get(community, plugin, key)
                 .map(|v| (key.len() + v.len()) as i64);
             let after = present.then(|| {
-                let value = self
-                    .effects
-                    .kv_written(key)
-                    .flatten()
-                    .map_or(0, <[u8]>::len);
+                let value = self.effects.kv_written(key).flatten().map_or(0, <[u8]>::len);
                 (key.len() + value) as i64
             });
             total += after.unwrap_or(0) - before.unwrap_or(0);
@@ -81,8 +74,7 @@ impl kv::Host for HostState {
                 )));
             }
             let old = self.kv_visible(&key).map_or(0, |v| key.len() + v.len()) as u64;
-            let projected = self.kv_bytes_now() - old.min(self.kv_bytes_now())
-                + (key.len() + value.len()) as u64;
+            let projected = self.kv_bytes_now() - old.min(self.kv_bytes_now()) + (key.len() + value.len()) as u64;
             let quota = self.call.limits.kv_quota_bytes;
             if projected > quota {
                 return Err(HostError::QuotaExceeded(format!(
@@ -109,12 +101,7 @@ impl kv::Host for HostState {
         Ok(result)
     }
 
-    async fn list_keys(
-        &mut self,
-        prefix: String,
-        start_after: Option<String>,
-        limit: u32,
-    ) -> HostResult<Vec<String>> {
+    async fn list_keys(&mut self, prefix: String, start_after: Option<String>, limit: u32) -> HostResult<Vec<String>> {
         let result = (|| {
             self.require(Capability::StorageKv, "kv.list-keys")?;
             let limit = (limit as usize).clamp(1, MAX_LIST);

@@ -40,11 +40,7 @@ impl HostState {
             return;
         }
         self.log_bytes += message.len();
-        self.logs.push(LogLine {
-            level,
-            source,
-            message,
-        });
+        self.logs.push(LogLine { level, source, message });
     }
 }
 

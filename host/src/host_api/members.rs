@@ -31,15 +31,11 @@ impl members::Host for HostState {
         let result = (|| {
             self.require(Capability::MembersRead, "members.list-page")?;
             let limit = (limit as usize).clamp(1, self.call.limits.member_page);
-            let (page, more) =
-                self.call
-                    .store
-                    .members_page(&self.call.community, cursor.as_deref(), limit);
-            let next_cursor = if more {
-                page.last().map(|m| m.id.clone())
-            } else {
-                None
-            };
+            let (page, more) = self
+                .call
+                .store
+                .members_page(&self.call.community, cursor.as_deref(), limit);
+            let next_cursor = if more { page.last().map(|m| m.id.clone()) } else { None };
             Ok(MemberPage {
                 members: page.iter().map(member_profile).collect(),
                 next_cursor,

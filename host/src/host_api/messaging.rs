@@ -39,12 +39,7 @@ impl HostState {
                 .is_some_and(|m| m.channel == channel && !m.deleted)
     }
 
-    fn post(
-        &mut self,
-        channel: String,
-        text: String,
-        reply_to: Option<String>,
-    ) -> Result<String, HostError> {
+    fn post(&mut self, channel: String, text: String, reply_to: Option<String>) -> Result<String, HostError> {
         let message_id = self.effects.new_id("msg");
         self.record(Action::SendMessage {
             channel,

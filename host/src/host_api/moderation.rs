@@ -27,11 +27,7 @@ impl HostState {
             .store
             .member(&self.call.community, member)
             .ok_or(HostError::NotFound)?;
-        if profile
-            .roles
-            .iter()
-            .any(|r| PROTECTED_ROLES.contains(&r.as_str()))
-        {
+        if profile.roles.iter().any(|r| PROTECTED_ROLES.contains(&r.as_str())) {
             return Err(HostError::Invalid(format!(
                 "member `{member}` is a community {} and cannot be moderated by plugins",
                 profile
@@ -54,12 +50,7 @@ impl HostState {
 }
 
 impl moderation::Host for HostState {
-    async fn delete_message(
-        &mut self,
-        channel: String,
-        id: String,
-        reason: String,
-    ) -> HostResult<()> {
+    async fn delete_message(&mut self, channel: String, id: String, reason: String) -> HostResult<()> {
         let result = (|| {
             self.require(Capability::MessagesManage, "moderation.delete-message")?;
             Self::check_reason(&reason)?;

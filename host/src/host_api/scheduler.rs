@@ -51,24 +51,14 @@ impl HostState {
 }
 
 impl scheduler::Host for HostState {
-    async fn schedule_once(
-        &mut self,
-        name: String,
-        delay_ms: u64,
-        payload: String,
-    ) -> HostResult<String> {
+    async fn schedule_once(&mut self, name: String, delay_ms: u64, payload: String) -> HostResult<String> {
         let result = self
             .require(Capability::Schedule, "scheduler.schedule-once")
             .and_then(|()| self.schedule(name, delay_ms, payload, None));
         Ok(result)
     }
 
-    async fn schedule_every(
-        &mut self,
-        name: String,
-        interval_ms: u64,
-        payload: String,
-    ) -> HostResult<String> {
+    async fn schedule_every(&mut self, name: String, interval_ms: u64, payload: String) -> HostResult<String> {
         let result = self
             .require(Capability::Schedule, "scheduler.schedule-every")
             .and_then(|()| self.schedule(name, interval_ms, payload, Some(interval_ms)));
@@ -79,9 +69,11 @@ impl scheduler::Host for HostState {
         let result = (|| {
             self.require(Capability::Schedule, "scheduler.cancel")?;
             let own = self.effects.created_timer(&id)
-                || self.call.store.timer(&id).is_some_and(|t| {
-                    t.community == self.call.community && t.plugin == self.call.plugin
-                });
+                || self
+                    .call
+                    .store
+                    .timer(&id)
+                    .is_some_and(|t| t.community == self.call.community && t.plugin == self.call.plugin);
             if !own {
                 return Err(HostError::NotFound);
             }

@@ -71,14 +71,8 @@ fn split_versioned(name: &str) -> (&str, Option<&str>) {
 pub fn summarize(component: &Component, engine: &Engine, bytes: &[u8]) -> ComponentSummary {
     use sha2::Digest;
     let ty = component.component_type();
-    let imports: Vec<String> = ty
-        .imports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
+    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
 
     let mut wit_version = None;
     let mut plaza_interfaces = Vec::new();
@@ -134,6 +128,5 @@ pub fn not_a_component(bytes: &[u8]) -> Option<String> {
                 .into(),
         );
     }
-    (!wasmparser::Parser::is_component(bytes))
-        .then(|| "unrecognised WebAssembly encoding version".into())
+    (!wasmparser::Parser::is_component(bytes)).then(|| "unrecognised WebAssembly encoding version".into())
 }

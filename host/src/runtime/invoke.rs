@@ -57,9 +57,7 @@ pub async fn execute(
     store.epoch_deadline_callback(move |mut ctx| {
         let state = ctx.data_mut();
         if state.cpu_ticks_left == 0 {
-            return Err(wasmtime::Error::new(LimitExceeded::Cpu {
-                limit_ms: cpu_ms,
-            }));
+            return Err(wasmtime::Error::new(LimitExceeded::Cpu { limit_ms: cpu_ms }));
         }
         state.cpu_ticks_left -= 1;
         // Yield so one busy plugin cannot hold an executor thread for its whole budget.
@@ -72,14 +70,11 @@ pub async fn execute(
         instantiated = true;
         let output = match export {
             Call::Describe => CallOutput::Described(bindings.call_describe(&mut store).await?),
-            Call::HandleEvent(event) => {
-                match bindings.call_handle_event(&mut store, event).await? {
-                    Ok(()) => CallOutput::Handled,
-                    Err(e) => return Ok(Err(e)),
-                }
-            }
-            Call::Review(request) => match bindings.call_review_message(&mut store, request).await?
-            {
+            Call::HandleEvent(event) => match bindings.call_handle_event(&mut store, event).await? {
+                Ok(()) => CallOutput::Handled,
+                Err(e) => return Ok(Err(e)),
+            },
+            Call::Review(request) => match bindings.call_review_message(&mut store, request).await? {
                 Ok(verdict) => CallOutput::Reviewed(verdict),
                 Err(e) => return Ok(Err(e)),
             },
@@ -157,9 +152,7 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
     let (reason, message) = if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
         let reason = match limit {
             LimitExceeded::Cpu { .. } => FailureReason::CpuBudget,
-            LimitExceeded::Memory { .. } | LimitExceeded::Table { .. } => {
-                FailureReason::MemoryLimit
-            }
+            LimitExceeded::Memory { .. } | LimitExceeded::Table { .. } => FailureReason::MemoryLimit,
         };
         (reason, limit.to_string())
     } else if let Some(trap) = err.downcast_ref::<Trap>() {
@@ -185,10 +178,7 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
         reason
     };
     Failure {
-        retryable: !matches!(
-            reason,
-            FailureReason::GuestTrap | FailureReason::InstantiateFailed
-        ),
+        retryable: !matches!(reason, FailureReason::GuestTrap | FailureReason::InstantiateFailed),
         reason,
         message,
         code: None,

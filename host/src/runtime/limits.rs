@@ -69,9 +69,7 @@ pub enum LimitExceeded {
     #[error("memory limit: growing linear memory to {wanted} bytes would exceed the limit of {limit} bytes")]
     Memory { wanted: usize, limit: usize },
     /// Table growth past the cap.
-    #[error(
-        "memory limit: growing a table to {wanted} elements would exceed the limit of {limit}"
-    )]
+    #[error("memory limit: growing a table to {wanted} elements would exceed the limit of {limit}")]
     Table { wanted: usize, limit: usize },
     /// CPU budget used up.
     #[error("cpu budget: the handler ran longer than {limit_ms} ms of CPU time")]
@@ -109,12 +107,7 @@ impl Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let wanted = self.memory_used - current.min(self.memory_used) + desired;
         if wanted > self.memory_limit {
             return Err(wasmtime::Error::new(LimitExceeded::Memory {
@@ -126,12 +119,7 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.table_elements {
             return Err(wasmtime::Error::new(LimitExceeded::Table {
                 wanted: desired,

@@ -72,13 +72,10 @@ impl Runtime {
             return Err(PlazaError::NotAComponent { origin, reason });
         }
         let started = Instant::now();
-        let (component, cache) =
-            self.engine
-                .compile(bytes)
-                .map_err(|e| PlazaError::NotAComponent {
-                    origin: origin.clone(),
-                    reason: format!("{e:#}"),
-                })?;
+        let (component, cache) = self.engine.compile(bytes).map_err(|e| PlazaError::NotAComponent {
+            origin: origin.clone(),
+            reason: format!("{e:#}"),
+        })?;
         let compile_ms = started.elapsed().as_millis() as u64;
         let summary = inspect::summarize(&component, self.engine.engine(), bytes);
         check_world(&summary, &origin)?;
@@ -106,13 +103,10 @@ impl Runtime {
             compile_ms,
             pre,
         };
-        let info = self
-            .describe(&plugin)
-            .await
-            .map_err(|reason| PlazaError::Load {
-                origin: origin.clone(),
-                reason: format!("`describe` failed: {reason}"),
-            })?;
+        let info = self.describe(&plugin).await.map_err(|reason| PlazaError::Load {
+            origin: origin.clone(),
+            reason: format!("`describe` failed: {reason}"),
+        })?;
         if info.name.is_empty()
             || !info
                 .name
@@ -151,10 +145,7 @@ impl Runtime {
         self.load(&bytes, &path.display().to_string()).await
     }
 
-    async fn describe(
-        &self,
-        plugin: &Plugin,
-    ) -> Result<crate::wit::latest::types::PluginInfo, String> {
+    async fn describe(&self, plugin: &Plugin) -> Result<crate::wit::latest::types::PluginInfo, String> {
         // `describe` gets no grants, no community and a tight budget: it must only return data.
         let call = CallContext {
             plugin: "(describe)".into(),

@@ -49,9 +49,7 @@ pub fn inert_ctx(stdout: CappedOutput, stderr: CappedOutput) -> WasiCtx {
     let mut b = WasiCtxBuilder::new();
     b.stdout(stdout).stderr(stderr);
     // Defaults already give no env, args, preopens or network; say so explicitly for sockets.
-    b.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
+    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     b.build()
 }
 

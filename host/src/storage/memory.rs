@@ -48,8 +48,7 @@ impl Community {
         if let Some(&index) = self.messages.get(&message.message_id) {
             self.message_log[index] = message;
         } else {
-            self.messages
-                .insert(message.message_id.clone(), self.message_log.len());
+            self.messages.insert(message.message_id.clone(), self.message_log.len());
             self.message_log.push(message);
         }
     }
@@ -63,10 +62,7 @@ impl Community {
 impl CommunityStore for MemoryStore {
     fn observe(&self, event: &Event) {
         self.write(|inner| {
-            let c = inner
-                .communities
-                .entry(event.meta.community.clone())
-                .or_default();
+            let c = inner.communities.entry(event.meta.community.clone()).or_default();
             match &event.kind {
                 EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member } => {
                     c.members.insert(member.id.clone(), member.clone());
@@ -83,9 +79,7 @@ impl CommunityStore for MemoryStore {
                     posted_by_plugin: None,
                     deleted: false,
                 }),
-                EventKind::MessageEdited {
-                    message_id, text, ..
-                } => {
+                EventKind::MessageEdited { message_id, text, .. } => {
                     if let Some(m) = c.message_mut(message_id) {
                         m.text = text.clone();
                     }
@@ -96,9 +90,7 @@ impl CommunityStore for MemoryStore {
                     }
                 }
                 EventKind::MemberMuted {
-                    member,
-                    duration_ms,
-                    ..
+                    member, duration_ms, ..
                 } => {
                     c.standing.entry(member.clone()).or_default().muted_until_ms =
                         Some(event.meta.timestamp_ms.saturating_add(*duration_ms));
@@ -116,12 +108,7 @@ impl CommunityStore for MemoryStore {
         self.read(|i| i.communities.get(community)?.members.get(member).cloned())
     }
 
-    fn members_page(
-        &self,
-        community: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> (Vec<MemberProfile>, bool) {
+    fn members_page(&self, community: &str, after: Option<&str>, limit: usize) -> (Vec<MemberProfile>, bool) {
         self.read(|i| {
             let Some(c) = i.communities.get(community) else {
                 return (Vec::new(), false);
@@ -166,14 +153,7 @@ impl CommunityStore for MemoryStore {
     }
 
     fn kv_get(&self, community: &str, plugin: &str, key: &str) -> Option<Vec<u8>> {
-        self.read(|i| {
-            i.communities
-                .get(community)?
-                .kv
-                .get(plugin)?
-                .get(key)
-                .cloned()
-        })
+        self.read(|i| i.communities.get(community)?.kv.get(plugin)?.get(key).cloned())
     }
 
     fn kv_keys(
@@ -213,13 +193,7 @@ impl CommunityStore for MemoryStore {
     }
 
     fn due_timers(&self, now_ms: u64) -> Vec<Timer> {
-        let mut due: Vec<Timer> = self.read(|i| {
-            i.timers
-                .values()
-                .filter(|t| t.due_ms <= now_ms)
-                .cloned()
-                .collect()
-        });
+        let mut due: Vec<Timer> = self.read(|i| i.timers.values().filter(|t| t.due_ms <= now_ms).cloned().collect());
         due.sort_by(|a, b| (a.due_ms, &a.timer_id).cmp(&(b.due_ms, &b.timer_id)));
         due
     }
@@ -287,9 +261,7 @@ impl CommunityStore for MemoryStore {
                         posted_by_plugin: Some(plugin.to_string()),
                         deleted: false,
                     }),
-                    Action::EditMessage {
-                        message_id, text, ..
-                    } => {
+                    Action::EditMessage { message_id, text, .. } => {
                         if let Some(m) = c.message_mut(message_id) {
                             m.text = text.clone();
                         }
@@ -300,9 +272,7 @@ impl CommunityStore for MemoryStore {
                         }
                     }
                     Action::MuteMember {
-                        member,
-                        duration_ms,
-                        ..
+                        member, duration_ms, ..
                     } => {
                         c.standing.entry(member.clone()).or_default().muted_until_ms =
                             Some(now_ms.saturating_add(*duration_ms));
@@ -398,18 +368,12 @@ mod tests {
         let mut d = crate::event::EventDefaults::new("c", 0);
         for id in ["carol", "alice", "bob"] {
             let e = d
-                .parse(
-                    &format!(r#"{{"type":"member-joined","member":{{"id":"{id}"}}}}"#),
-                    "t",
-                )
+                .parse(&format!(r#"{{"type":"member-joined","member":{{"id":"{id}"}}}}"#), "t")
                 .unwrap();
             s.observe(&e);
         }
         let (page, more) = s.members_page("c", None, 2);
-        assert_eq!(
-            page.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
-            ["alice", "bob"]
-        );
+        assert_eq!(page.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
         assert!(more);
         let (page, more) = s.members_page("c", Some("bob"), 2);
         assert_eq!(page.len(), 1);

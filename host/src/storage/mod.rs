@@ -67,12 +67,7 @@ pub trait CommunityStore: Send + Sync {
     fn member(&self, community: &str, member: &str) -> Option<MemberProfile>;
 
     /// Up to `limit` current members after `after`, in id order, and whether more follow.
-    fn members_page(
-        &self,
-        community: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> (Vec<MemberProfile>, bool);
+    fn members_page(&self, community: &str, after: Option<&str>, limit: usize) -> (Vec<MemberProfile>, bool);
 
     /// A member's moderation state.
     fn standing(&self, community: &str, member: &str) -> MemberStanding;

@@ -147,13 +147,9 @@ impl From<&event::Event> for types::Event {
                 args: args.clone(),
                 message_id: message_id.clone(),
             }),
-            K::PluginInstalled { config: c } => {
-                W::PluginInstalled(types::PluginInstalled { config: config(c) })
-            }
+            K::PluginInstalled { config: c } => W::PluginInstalled(types::PluginInstalled { config: config(c) }),
             K::PluginUninstalled => W::PluginUninstalled,
-            K::ConfigChanged { config: c } => {
-                W::ConfigChanged(types::ConfigChanged { config: config(c) })
-            }
+            K::ConfigChanged { config: c } => W::ConfigChanged(types::ConfigChanged { config: config(c) }),
             K::PluginUpgraded {
                 from_version,
                 to_version,

@@ -56,9 +56,7 @@ impl Transcript {
         self.actions += r.actions.len();
         self.denied += r.denied.len();
         if self.json {
-            print::invocation_lines(r)
-                .iter()
-                .for_each(|l| println!("{l}"));
+            print::invocation_lines(r).iter().for_each(|l| println!("{l}"));
             return;
         }
         let quiet = r.outcome.is_ok()
@@ -72,11 +70,7 @@ impl Transcript {
             return;
         }
         for a in r.actions.iter().filter(|a| self.verbose || a.is_visible()) {
-            println!(
-                "           {:<12} → {}",
-                r.plugin,
-                print::describe_action(a)
-            );
+            println!("           {:<12} → {}", r.plugin, print::describe_action(a));
         }
         for d in &r.denied {
             println!(
@@ -105,16 +99,10 @@ impl Transcript {
                 self.invocation(r);
             }
             if self.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"kind": "review", "decision": review.decision})
-                );
-            } else if let plaza_host::dispatch::ReviewDecision::Reject { plugin, reason } =
-                &review.decision
-            {
+                println!("{}", serde_json::json!({"kind": "review", "decision": review.decision}));
+            } else if let plaza_host::dispatch::ReviewDecision::Reject { plugin, reason } = &review.decision {
                 println!("           {plugin:<12} ⛔ rejected before posting: {reason}");
-            } else if let plaza_host::dispatch::ReviewDecision::Rewrite { text } = &review.decision
-            {
+            } else if let plaza_host::dispatch::ReviewDecision::Rewrite { text } = &review.decision {
                 println!("           review       ✎ rewritten to {text:?}");
             }
         }
@@ -126,12 +114,7 @@ impl Transcript {
 
 fn clock(ms: u64) -> String {
     let secs = (ms / 1000) % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
 fn headline(kind: &EventKind) -> String {
@@ -152,12 +135,7 @@ fn headline(kind: &EventKind) -> String {
     }
 }
 
-async fn load(
-    plaza: &Plaza,
-    dir: &Path,
-    file: &str,
-    t: &Transcript,
-) -> anyhow::Result<Arc<Plugin>> {
+async fn load(plaza: &Plaza, dir: &Path, file: &str, t: &Transcript) -> anyhow::Result<Arc<Plugin>> {
     let path = dir.join(file);
     if !path.exists() {
         anyhow::bail!(
@@ -192,10 +170,7 @@ fn requested(plugin: &Plugin) -> GrantSet {
 }
 
 fn names(g: &GrantSet) -> String {
-    g.iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    g.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -223,14 +198,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     plaza.create_community(COMMUNITY)?;
     for plugin in &plugins {
         let grants = requested(plugin);
-        t.say(format!(
-            "  install {:<12} granted: {}",
-            plugin.name,
-            names(&grants)
-        ));
-        let report = plaza
-            .install(COMMUNITY, plugin.clone(), grants, Vec::new())
-            .await?;
+        t.say(format!("  install {:<12} granted: {}", plugin.name, names(&grants)));
+        let report = plaza.install(COMMUNITY, plugin.clone(), grants, Vec::new()).await?;
         t.invocation(&report);
     }
 
@@ -240,10 +209,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut last_ms = 0;
     for event in events {
         for report in plaza.fire_due_timers(event.meta.timestamp_ms).await? {
-            t.say(format!(
-                "  {}  ⏰ timer fired",
-                clock(event.meta.timestamp_ms)
-            ));
+            t.say(format!("  {}  ⏰ timer fired", clock(event.meta.timestamp_ms)));
             t.invocation(&report);
         }
         last_ms = event.meta.timestamp_ms;
@@ -287,11 +253,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         r#"{"type":"member-joined","member":{"id":"dave","display_name":"Dave"}}"#,
         "demo",
     )?;
-    t.say(format!(
-        "  {}  {}",
-        clock(join.meta.timestamp_ms),
-        headline(&join.kind)
-    ));
+    t.say(format!("  {}  {}", clock(join.meta.timestamp_ms), headline(&join.kind)));
     let report = plaza.ingest(join).await?;
     t.ingest(&report);
 

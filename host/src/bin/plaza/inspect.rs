@@ -44,10 +44,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{} {} — {}",
-        plugin.name, plugin.version, plugin.description
-    );
+    println!("{} {} — {}", plugin.name, plugin.version, plugin.description);
     println!(
         "file          {} ({} bytes, sha256 {})",
         args.plugin.display(),
@@ -72,10 +69,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
             println!("  /{:<10} {}  —  {}", c.name, c.usage, c.description);
         }
     }
-    println!(
-        "compiled      {} ms ({:?})",
-        plugin.compile_ms, plugin.cache
-    );
+    println!("compiled      {} ms ({:?})", plugin.compile_ms, plugin.cache);
     Ok(ExitCode::SUCCESS)
 }
 

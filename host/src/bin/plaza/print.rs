@@ -99,10 +99,7 @@ pub fn describe_action(a: &Action) -> String {
         } => format!("mute {member} for {} s ({reason})", duration_ms / 1000),
         Action::KickMember { member, reason } => format!("kick {member} ({reason})"),
         Action::BanMember { member, reason } => format!("ban {member} ({reason})"),
-        Action::KvSet { key, value } => format!(
-            "kv set {key} = {}",
-            serde_json::to_string(value).unwrap_or_default()
-        ),
+        Action::KvSet { key, value } => format!("kv set {key} = {}", serde_json::to_string(value).unwrap_or_default()),
         Action::KvDelete { key } => format!("kv delete {key}"),
         Action::ScheduleTimer {
             name,
@@ -142,10 +139,7 @@ pub fn pretty_invocation(r: &InvocationReport, show_kv: bool) -> Vec<String> {
         }
     }
     for d in &r.denied {
-        out.push(format!(
-            "      ✗ denied {} (needs {})",
-            d.call, d.capability
-        ));
+        out.push(format!("      ✗ denied {} (needs {})", d.call, d.capability));
     }
     for l in &r.logs {
         let level = match l.level {
@@ -159,10 +153,7 @@ pub fn pretty_invocation(r: &InvocationReport, show_kv: bool) -> Vec<String> {
     }
     if let Outcome::Failed(f) = &r.outcome {
         if r.discarded_actions > 0 {
-            out.push(format!(
-                "      ↺ {} effect(s) discarded",
-                r.discarded_actions
-            ));
+            out.push(format!("      ↺ {} effect(s) discarded", r.discarded_actions));
         }
         if let Some(bt) = &f.backtrace {
             for line in bt.lines().take(8) {

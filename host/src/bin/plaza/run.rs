@@ -60,10 +60,9 @@ fn parse_config(items: &[String]) -> anyhow::Result<Vec<ConfigEntry>> {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let events_name = args.events.display().to_string();
-    let text = std::fs::read_to_string(&args.events)
-        .with_context(|| format!("cannot read event file {events_name}"))?;
-    let mut defaults =
-        EventDefaults::new(args.community.clone(), EventDefaults::default().start_ms);
+    let text =
+        std::fs::read_to_string(&args.events).with_context(|| format!("cannot read event file {events_name}"))?;
+    let mut defaults = EventDefaults::new(args.community.clone(), EventDefaults::default().start_ms);
     let events = parse_jsonl(&text, &events_name, &mut defaults)?;
     let config = parse_config(&args.config)?;
 
@@ -104,11 +103,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         println!(
             "granted: {}",
-            grants
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            grants.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
         );
     }
 
@@ -128,12 +123,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         last_ms = last_ms.max(event.meta.timestamp_ms);
         if args.pretty {
-            println!(
-                "\n{} [{}] {}",
-                event.meta.id,
-                community,
-                event.kind.type_name()
-            );
+            println!("\n{} [{}] {}", event.meta.id, community, event.kind.type_name());
         }
         if event.kind.is_install_scoped() {
             let report = plaza.deliver_to(&community, &plugin.name, &event).await?;
@@ -144,10 +134,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.drain_timers_ms > 0 {
-        for report in plaza
-            .fire_due_timers(last_ms + args.drain_timers_ms)
-            .await?
-        {
+        for report in plaza.fire_due_timers(last_ms + args.drain_timers_ms).await? {
             out.invocation(&report);
         }
     }
