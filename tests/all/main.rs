@@ -1,1 +1,8 @@
+//! Plaza's integration tests, built into one binary (wasmtime style).
+//!
+//! Guest components are built by `tests/build.rs`; `plaza_tests::*` holds their paths.
 
+mod cli;
+mod common;
+mod library;
+mod sample_plugins;

@@ -17,7 +17,7 @@ use crate::engine::EngineSettings;
 use crate::error::{PlazaError, Result};
 use crate::event::{ConfigEntry, Event, EventKind, EventMeta, Message};
 use crate::runtime::invoke::{self, Call, CallOutput, Execution};
-use crate::runtime::report::{InvocationReport, Outcome};
+use crate::runtime::report::{Failure, FailureReason, InvocationReport, Outcome};
 use crate::runtime::state::CallContext;
 use crate::runtime::{Limits, Plugin, Runtime};
 use crate::storage::memory::MemoryStore;
@@ -258,7 +258,7 @@ impl Plaza {
                 c.installs.retain(|i| i.plugin.name != plugin);
             }
         }
-        self.store.forget_plugin(community, plugin);
+        self.store.forget_plugin(community, plugin)?;
         Ok(report)
     }
 
@@ -305,7 +305,7 @@ impl Plaza {
             let c = all.entry(community.clone()).or_default();
             c.last_sequence = c.last_sequence.max(event.meta.sequence);
         }
-        self.store.observe(&event);
+        self.store.observe(&event)?;
         let mut invocations = Vec::new();
         for install in self.installs(&community)?.into_iter().filter(|i| i.enabled) {
             let Some(routed) = routing::route(&event, &install) else {
@@ -405,7 +405,7 @@ impl Plaza {
     pub async fn fire_due_timers(&self, now_ms: u64) -> Result<Vec<InvocationReport>> {
         let mut reports = Vec::new();
         for timer in self.store.due_timers(now_ms) {
-            self.store.timer_fired(&timer.timer_id);
+            self.store.timer_fired(&timer.timer_id)?;
             let Ok(install) = self.install_of(&timer.community, &timer.plugin) else {
                 continue;
             };
@@ -469,10 +469,19 @@ impl Plaza {
         let now_ms = state.call.now_ms;
         let actions: Vec<Action> = state.effects.into_actions();
         let (outcome, applied, discarded, output) = match result {
-            Ok(output) => {
-                self.store.apply(community, &install.plugin.name, now_ms, &actions);
-                (Outcome::Ok, actions, 0, Some(output))
-            }
+            Ok(output) => match self.store.apply(community, &install.plugin.name, now_ms, &actions) {
+                Ok(()) => (Outcome::Ok, actions, 0, Some(output)),
+                Err(e) => {
+                    let failure = Failure {
+                        reason: FailureReason::StoreFailed,
+                        message: format!("applying the effects failed: {e:#}"),
+                        code: None,
+                        retryable: true,
+                        backtrace: None,
+                    };
+                    (Outcome::Failed(failure), Vec::new(), actions.len(), None)
+                }
+            },
             Err(failure) => {
                 let discarded = actions.len();
                 (Outcome::Failed(failure), Vec::new(), discarded, None)

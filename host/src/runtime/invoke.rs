@@ -145,10 +145,7 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
     let backtrace = err
         .downcast_ref::<WasmBacktrace>()
         .map(|bt| bt.to_string().trim_end().to_string());
-    let panic = stderr
-        .lines()
-        .find(|l| l.contains("panicked at"))
-        .map(|l| l.trim().to_string());
+    let panic = panic_message(stderr);
     let (reason, message) = if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
         let reason = match limit {
             LimitExceeded::Cpu { .. } => FailureReason::CpuBudget,
@@ -183,5 +180,36 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
         message,
         code: None,
         backtrace,
+    }
+}
+
+/// The panic location and message a Rust guest wrote to stderr ("panicked at FILE:LINE:COL:"
+/// followed by the message on the next line), joined into one line.
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    let at = lines.find(|l| l.contains("panicked at"))?;
+    let location = at
+        .split("panicked at")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(':');
+    let message = lines.next().unwrap_or("").trim();
+    Some(format!("panicked at {location}: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_joins_location_and_text() {
+        let stderr =
+            "thread '<unnamed>' (1) panicked at src/lib.rs:61:17:\nafter sending\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr).unwrap(),
+            "panicked at src/lib.rs:61:17: after sending"
+        );
+        assert_eq!(panic_message("nothing here"), None);
     }
 }

@@ -178,6 +178,15 @@ fn check_world(summary: &ComponentSummary, origin: &str) -> Result<(), PlazaErro
             });
         }
     }
+    if !summary.unsupported_imports.is_empty() {
+        return Err(PlazaError::Load {
+            origin: origin.to_string(),
+            reason: format!(
+                "it imports {} which Plaza does not provide (Plaza provides the plaza:plugin interfaces and an inert subset of WASI 0.2)",
+                summary.unsupported_imports.join(", ")
+            ),
+        });
+    }
     if !summary.missing_exports.is_empty() {
         return Err(PlazaError::WrongWorld {
             origin: origin.to_string(),
@@ -189,15 +198,6 @@ fn check_world(summary: &ComponentSummary, origin: &str) -> Result<(), PlazaErro
                 } else {
                     summary.exports.join(", ")
                 }
-            ),
-        });
-    }
-    if !summary.unsupported_imports.is_empty() {
-        return Err(PlazaError::Load {
-            origin: origin.to_string(),
-            reason: format!(
-                "it imports {} which Plaza does not provide (Plaza provides the plaza:plugin interfaces and an inert subset of WASI 0.2)",
-                summary.unsupported_imports.join(", ")
             ),
         });
     }

@@ -27,6 +27,8 @@ pub enum FailureReason {
     GuestError,
     /// The instance could not be created.
     InstantiateFailed,
+    /// The host could not store the invocation's effects; nothing was applied.
+    StoreFailed,
 }
 
 impl FailureReason {
@@ -42,6 +44,7 @@ impl FailureReason {
             FailureReason::GuestTrap => "guest-trap",
             FailureReason::GuestError => "guest-error",
             FailureReason::InstantiateFailed => "instantiate-failed",
+            FailureReason::StoreFailed => "store-failed",
         }
     }
 }

@@ -14,6 +14,7 @@ struct Community {
     messages: HashMap<String, usize>,
     message_log: Vec<StoredMessage>,
     kv: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    pseudonyms: HashMap<String, HashMap<String, String>>,
 }
 
 #[derive(Default)]
@@ -60,7 +61,7 @@ impl Community {
 }
 
 impl CommunityStore for MemoryStore {
-    fn observe(&self, event: &Event) {
+    fn observe(&self, event: &Event) -> anyhow::Result<()> {
         self.write(|inner| {
             let c = inner.communities.entry(event.meta.community.clone()).or_default();
             match &event.kind {
@@ -101,7 +102,8 @@ impl CommunityStore for MemoryStore {
                 }
                 _ => {}
             }
-        })
+        });
+        Ok(())
     }
 
     fn member(&self, community: &str, member: &str) -> Option<MemberProfile> {
@@ -198,7 +200,7 @@ impl CommunityStore for MemoryStore {
         due
     }
 
-    fn timer_fired(&self, timer_id: &str) {
+    fn timer_fired(&self, timer_id: &str) -> anyhow::Result<()> {
         self.write(|i| {
             let remove = match i.timers.get_mut(timer_id) {
                 Some(t) => match t.every_ms {
@@ -213,10 +215,11 @@ impl CommunityStore for MemoryStore {
             if remove {
                 i.timers.remove(timer_id);
             }
-        })
+        });
+        Ok(())
     }
 
-    fn apply(&self, community: &str, plugin: &str, now_ms: u64, actions: &[Action]) {
+    fn apply(&self, community: &str, plugin: &str, now_ms: u64, actions: &[Action]) -> anyhow::Result<()> {
         self.write(|i| {
             for action in actions {
                 if let Action::ScheduleTimer {
@@ -299,16 +302,46 @@ impl CommunityStore for MemoryStore {
                     }
                 }
             }
-        })
+        });
+        Ok(())
     }
 
-    fn forget_plugin(&self, community: &str, plugin: &str) {
+    fn forget_plugin(&self, community: &str, plugin: &str) -> anyhow::Result<()> {
         self.write(|i| {
             if let Some(c) = i.communities.get_mut(community) {
                 c.kv.remove(plugin);
+                c.pseudonyms.remove(plugin);
             }
             i.timers
                 .retain(|_, t| !(t.community == community && t.plugin == plugin));
+        });
+        Ok(())
+    }
+
+    fn remember_pseudonyms(&self, community: &str, plugin: &str, pairs: &[(String, String)]) -> anyhow::Result<()> {
+        self.write(|i| {
+            let map = i
+                .communities
+                .entry(community.to_string())
+                .or_default()
+                .pseudonyms
+                .entry(plugin.to_string())
+                .or_default();
+            for (pseudonym, member) in pairs {
+                map.insert(pseudonym.clone(), member.clone());
+            }
+        });
+        Ok(())
+    }
+
+    fn resolve_pseudonym(&self, community: &str, plugin: &str, pseudonym: &str) -> Option<String> {
+        self.read(|i| {
+            i.communities
+                .get(community)?
+                .pseudonyms
+                .get(plugin)?
+                .get(pseudonym)
+                .cloned()
         })
     }
 }
@@ -346,7 +379,8 @@ mod tests {
                     every_ms: Some(10),
                 },
             ],
-        );
+        )
+        .unwrap();
         assert_eq!(s.kv_get("c", "p", "a:1"), Some(b"x".to_vec()));
         assert_eq!(s.kv_get("c", "other", "a:1"), None);
         assert_eq!(s.kv_keys("c", "p", "a:", None, 10), vec!["a:1", "a:2"]);
@@ -355,9 +389,9 @@ mod tests {
         assert_eq!(s.kv_bytes("c", "p"), 3 + 3 + 1 + 3);
         assert!(s.due_timers(149).is_empty());
         assert_eq!(s.due_timers(150).len(), 1);
-        s.timer_fired("t1");
+        s.timer_fired("t1").unwrap();
         assert_eq!(s.timer("t1").unwrap().due_ms, 160);
-        s.forget_plugin("c", "p");
+        s.forget_plugin("c", "p").unwrap();
         assert_eq!(s.kv_get("c", "p", "a:1"), None);
         assert!(s.timer("t1").is_none());
     }
@@ -370,7 +404,7 @@ mod tests {
             let e = d
                 .parse(&format!(r#"{{"type":"member-joined","member":{{"id":"{id}"}}}}"#), "t")
                 .unwrap();
-            s.observe(&e);
+            s.observe(&e).unwrap();
         }
         let (page, more) = s.members_page("c", None, 2);
         assert_eq!(page.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);

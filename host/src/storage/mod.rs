@@ -1,10 +1,16 @@
-//! Community state behind a trait: members, messages, plugin KV and timers.
+//! Community state behind traits: members, messages, plugin KV and timers ([`CommunityStore`]),
+//! and the admin model ([`admin::AdminStore`]).
+//!
+//! Read methods of `CommunityStore` answer `None`/empty when the backend fails, after logging
+//! the error: a host call then sees `not-found` rather than trapping. Writes return errors, so
+//! a failed write fails the invocation and its effects are not half-applied.
 //!
 //! The runtime reads through [`CommunityStore`] during an invocation and the dispatcher applies
 //! a successful invocation's effects through it. [`memory::MemoryStore`] keeps everything in
 //! memory (the library default for tests and `plaza run`); an embedded database implements the
 //! same trait for persistent hosts.
 
+pub mod admin;
 pub mod memory;
 
 use crate::effects::Action;
@@ -61,7 +67,7 @@ pub struct MemberStanding {
 pub trait CommunityStore: Send + Sync {
     /// Records what an incoming event says about the community (a member joined, a message was
     /// posted), before plugins see it.
-    fn observe(&self, event: &Event);
+    fn observe(&self, event: &Event) -> anyhow::Result<()>;
 
     /// A member's profile, if they are a current member.
     fn member(&self, community: &str, member: &str) -> Option<MemberProfile>;
@@ -101,11 +107,22 @@ pub trait CommunityStore: Send + Sync {
     fn due_timers(&self, now_ms: u64) -> Vec<Timer>;
 
     /// Marks a timer fired: recurring ones move to their next time, others are removed.
-    fn timer_fired(&self, timer_id: &str);
+    fn timer_fired(&self, timer_id: &str) -> anyhow::Result<()>;
 
     /// Applies the actions of one successful invocation of `plugin` in `community`, at `now_ms`.
-    fn apply(&self, community: &str, plugin: &str, now_ms: u64, actions: &[Action]);
+    fn apply(&self, community: &str, plugin: &str, now_ms: u64, actions: &[Action]) -> anyhow::Result<()>;
 
     /// Deletes everything a plugin keeps in a community (KV and timers), on uninstall.
-    fn forget_plugin(&self, community: &str, plugin: &str);
+    fn forget_plugin(&self, community: &str, plugin: &str) -> anyhow::Result<()>;
+
+    /// Remembers which member each pseudonym stands for, for one (community, plugin).
+    fn remember_pseudonyms(&self, community: &str, plugin: &str, pairs: &[(String, String)]) -> anyhow::Result<()>;
+
+    /// The member a pseudonym stands for, for one (community, plugin).
+    fn resolve_pseudonym(&self, community: &str, plugin: &str, pseudonym: &str) -> Option<String>;
 }
+
+/// Everything a host keeps: community state and the admin model.
+pub trait Store: CommunityStore + admin::AdminStore {}
+
+impl<T: CommunityStore + admin::AdminStore> Store for T {}

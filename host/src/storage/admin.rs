@@ -1,0 +1,156 @@
+//! What community admins decide, as stored records: communities, plugin packages, installs with
+//! their grants and pending upgrades, and the audit log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::capability::{Capability, GrantSet};
+use crate::event::ConfigEntry;
+
+/// A community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommunityRecord {
+    /// Its id.
+    pub id: String,
+    /// When it was created, ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// One version of a plugin, stored once by the SHA-256 of its component bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginPackage {
+    /// SHA-256 of `component`, hex.
+    pub digest: String,
+    /// The plugin id from its manifest.
+    pub plugin_id: String,
+    /// Its version.
+    pub version: String,
+    /// The manifest, as TOML text.
+    pub manifest_toml: String,
+    /// The component bytes.
+    pub component: Vec<u8>,
+}
+
+/// A newer version waiting for the admin to approve the capabilities it adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpgrade {
+    /// Digest of the waiting package.
+    pub digest: String,
+    /// Its version.
+    pub version: String,
+    /// Capabilities it requests that the serving version did not.
+    pub added_capabilities: Vec<Capability>,
+    /// When the upgrade was requested.
+    pub requested_ms: u64,
+}
+
+/// A plugin installed in a community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallRecord {
+    /// The community.
+    pub community: String,
+    /// The plugin id.
+    pub plugin_id: String,
+    /// Digest of the package serving now.
+    pub digest: String,
+    /// Version serving now.
+    pub version: String,
+    /// Whether events are delivered (the admin's kill switch).
+    pub enabled: bool,
+    /// What the admin granted.
+    pub grants: GrantSet,
+    /// The install's configuration.
+    pub config: Vec<ConfigEntry>,
+    /// When it was installed.
+    pub installed_ms: u64,
+    /// A newer version waiting for approval.
+    pub pending: Option<PendingUpgrade>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log (assigned by the store; 0 before it is stored).
+    pub seq: u64,
+    /// When, ms since the Unix epoch.
+    pub time_ms: u64,
+    /// The community.
+    pub community: String,
+    /// The plugin id.
+    pub plugin: String,
+    /// The plugin version involved.
+    pub version: String,
+    /// What happened: `install`, `grant`, `revoke`, `enable`, `disable`, `config`, `upgrade`,
+    /// `upgrade-pending`, `approve`, `reject-upgrade`, `uninstall`, `denied`, `effect`.
+    pub kind: String,
+    /// The capability involved, if any.
+    pub capability: Option<String>,
+    /// The outcome: `ok`, `denied`, `pending`, `rejected`, ...
+    pub outcome: String,
+    /// Details in words (e.g. the effect, or the host call that was denied).
+    pub detail: String,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this community.
+    pub community: Option<String>,
+    /// Only this plugin.
+    pub plugin: Option<String>,
+    /// Only entries with `seq` greater than this.
+    pub after_seq: Option<u64>,
+    /// At most this many (newest last); `None` for all.
+    pub limit: Option<usize>,
+}
+
+/// Storage errors, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or is not a Plaza database.
+    #[error("cannot open the Plaza database {path}: {reason}")]
+    Open { path: String, reason: String },
+    /// Another process holds the database.
+    #[error("the Plaza database {path} is locked by another process: {reason}")]
+    Locked { path: String, reason: String },
+    /// The database is damaged.
+    #[error("the Plaza database {path} is corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    /// The database was written by a newer Plaza.
+    #[error("the Plaza database {path} has schema version {found}; this Plaza understands up to {supported}")]
+    TooNew { path: String, found: u32, supported: u32 },
+    /// A record that must exist does not.
+    #[error("{0}")]
+    NotFound(String),
+    /// A record that must not exist does.
+    #[error("{0}")]
+    Conflict(String),
+    /// Any other database error.
+    #[error("database error while {doing}: {reason}")]
+    Db { doing: String, reason: String },
+}
+
+/// Persistence for the admin model.
+pub trait AdminStore: Send + Sync {
+    /// Creates a community; `Conflict` if it exists.
+    fn create_community(&self, id: &str, now_ms: u64) -> Result<(), StoreError>;
+    /// All communities, by id.
+    fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError>;
+    /// Whether a community exists.
+    fn community_exists(&self, id: &str) -> Result<bool, StoreError>;
+    /// Stores a package (idempotent by digest).
+    fn put_package(&self, package: &PluginPackage) -> Result<(), StoreError>;
+    /// A package by digest.
+    fn package(&self, digest: &str) -> Result<Option<PluginPackage>, StoreError>;
+    /// Inserts or replaces an install.
+    fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError>;
+    /// One install.
+    fn install(&self, community: &str, plugin_id: &str) -> Result<Option<InstallRecord>, StoreError>;
+    /// A community's installs, in install order.
+    fn installs(&self, community: &str) -> Result<Vec<InstallRecord>, StoreError>;
+    /// Removes an install record (its KV and timers are removed by `CommunityStore::forget_plugin`).
+    fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError>;
+    /// Appends audit entries, assigning their `seq`.
+    fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// Reads audit entries, oldest first.
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+}

@@ -1,0 +1,245 @@
+//! The `plaza` binary: `run`, `inspect`, `demo`, and one-line errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The `plaza` binary built beside this test binary (`cargo test --workspace` builds it).
+fn plaza_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("plaza");
+    assert!(
+        path.exists(),
+        "{} is missing; run the tests with `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+fn plaza(args: &[&str]) -> Output {
+    Command::new(plaza_bin())
+        .args(args)
+        .env("PLAZA_CACHE_DIR", crate::common::cache_dir())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Asserts a failing exit and exactly one line on stderr, starting `error: ` and containing `needle`.
+fn assert_one_line_error(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "expected failure, stdout: {}", stdout(o));
+    let err = stderr(o);
+    let lines: Vec<_> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(lines[0].contains(needle), "expected {needle:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn run_prints_actions_logs_and_traps_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        r#"# probe session
+{"type":"member-joined","member":{"id":"alice"}}
+{"id":"x1","type":"message-posted","channel":"general","message_id":"m1","author":"alice","text":"/send hello there"}
+
+{"id":"x2","type":"message-posted","channel":"general","message_id":"m2","author":"alice","text":"/send-then-panic"}
+{"id":"x3","type":"message-posted","channel":"general","message_id":"m3","author":"alice","text":"/try-send"}
+"#,
+    );
+    let o = plaza(&[
+        "run",
+        "--plugin",
+        plaza_tests::PROBE,
+        "--events",
+        &events,
+        "--grant",
+        "commands,messages:send",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines[0]["kind"], "loaded");
+    assert_eq!(lines[0]["grants"], serde_json::json!(["messages:send", "commands"]));
+    let action = lines
+        .iter()
+        .find(|l| l["kind"] == "action" && l["event"] == "x1")
+        .expect("an action for x1");
+    assert_eq!(action["action"]["action"], "send-message");
+    assert_eq!(action["action"]["text"], "hello there");
+    assert_eq!(action["action"]["reply_to"], "m1");
+    let trap = lines.iter().find(|l| l["kind"] == "trap").expect("a trap line");
+    assert_eq!(trap["event"], "x2");
+    assert_eq!(trap["reason"], "guest-trap");
+    assert_eq!(
+        trap["discarded_actions"], 1,
+        "the send before the panic is discarded; kv.set was denied"
+    );
+    assert!(trap["backtrace"].as_str().unwrap().contains("probe.wasm"));
+    assert!(lines
+        .iter()
+        .any(|l| l["kind"] == "log" && l["source"] == "stderr" && l["event"] == "x2"));
+    let denied: Vec<_> = lines.iter().filter(|l| l["kind"] == "denied").collect();
+    assert_eq!(denied.len(), 2, "x2's kv.set and x3's kv.set: {denied:?}");
+    assert!(denied.iter().all(|d| d["capability"] == "storage:kv"));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["failed"], 1);
+}
+
+#[test]
+fn run_pretty_is_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        r#"{"type":"message-posted","channel":"general","message_id":"m1","author":"alice","text":"/loop"}"#,
+    );
+    let o = plaza(&["run", "--plugin", plaza_tests::PROBE, "--events", &events, "--pretty"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("FAILED cpu-budget"), "{out}");
+    assert!(out.contains("1 failed"), "{out}");
+}
+
+#[test]
+fn run_strict_exits_non_zero_when_an_invocation_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        r#"{"type":"message-posted","channel":"general","message_id":"m1","author":"alice","text":"/fail"}"#,
+    );
+    let o = plaza(&["run", "--plugin", plaza_tests::PROBE, "--events", &events, "--strict"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn inspect_shows_world_imports_and_capabilities() {
+    let o = plaza(&["inspect", plaza_tests::PROBE, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["name"], "probe");
+    assert_eq!(v["wit_version"], "0.1.0");
+    assert_eq!(
+        v["exports"],
+        serde_json::json!(["describe", "handle-event", "review-message"])
+    );
+    let caps: Vec<&str> = v["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(caps.contains(&"messages:send") && caps.contains(&"storage:kv") && caps.contains(&"commands"));
+    assert!(!caps.contains(&"http:fetch"), "probe never imports http: {caps:?}");
+    let o = plaza(&["inspect", plaza_tests::PROBE]);
+    assert!(
+        stdout(&o).contains("world         plaza:plugin/plugin@0.1.0"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good_events = write(
+        dir.path(),
+        "ok.jsonl",
+        r#"{"type":"member-joined","member":{"id":"a"}}"#,
+    );
+
+    let o = plaza(&["run", "--plugin", "/nope/missing.wasm", "--events", &good_events]);
+    assert_one_line_error(&o, "cannot read plugin file /nope/missing.wasm");
+
+    let text_file = write(dir.path(), "readme.wasm", "hello");
+    let o = plaza(&["run", "--plugin", &text_file, "--events", &good_events]);
+    assert_one_line_error(&o, "readme.wasm is not a WebAssembly component");
+
+    let empty_component = dir.path().join("empty.wasm");
+    std::fs::write(&empty_component, wat::parse_str("(component)").unwrap()).unwrap();
+    let o = plaza(&["inspect", empty_component.to_str().unwrap()]);
+    assert_one_line_error(&o, "does not implement a supported Plaza world");
+
+    let bad_events = write(
+        dir.path(),
+        "bad.jsonl",
+        "{\"type\":\"member-joined\",\"member\":{\"id\":\"a\"}}\n\n{\"type\":\"message-posted\",\"channel\":\"g\"",
+    );
+    let o = plaza(&["run", "--plugin", plaza_tests::PROBE, "--events", &bad_events]);
+    assert_one_line_error(&o, "bad.jsonl line 3: not a JSON object");
+
+    let unknown_type = write(dir.path(), "type.jsonl", r#"{"type":"member-exploded"}"#);
+    let o = plaza(&["run", "--plugin", plaza_tests::PROBE, "--events", &unknown_type]);
+    assert_one_line_error(&o, "type.jsonl line 1: unknown event type `member-exploded`");
+
+    let o = plaza(&["run", "--plugin", plaza_tests::PROBE, "--events", "/nope/e.jsonl"]);
+    assert_one_line_error(&o, "cannot read event file /nope/e.jsonl");
+
+    let o = plaza(&[
+        "run",
+        "--plugin",
+        plaza_tests::PROBE,
+        "--events",
+        &good_events,
+        "--grant",
+        "messages:write",
+    ]);
+    assert_one_line_error(&o, "unknown capability `messages:write`");
+
+    let o = plaza(&["demo", "--plugins-dir", "/nope"]);
+    assert_one_line_error(&o, "sample plugin /nope/welcome_bot.wasm not found");
+}
+
+#[test]
+fn demo_runs_the_sample_community() {
+    let dir = Path::new(plaza_tests::WELCOME_BOT).parent().unwrap();
+    let o = plaza(&["demo", "--plugins-dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for expected in [
+        "loaded welcome-bot",
+        "loaded anti-spam",
+        "loaded poll",
+        "community `rust-lovers`",
+        "Alice joined",
+        "rejected before posting",
+        "community `book-club`",
+        "messaging.send denied",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in demo output:\n{out}");
+    }
+    assert!(!out.contains("✗ failed"), "no invocation may fail in the demo:\n{out}");
+
+    let o = plaza(&["demo", "--plugins-dir", dir.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["failed"], 0);
+    assert!(summary["plugin_messages"].as_u64().unwrap() >= 5, "{summary}");
+}

@@ -1,0 +1,111 @@
+//! Helpers shared by the integration tests.
+
+use std::sync::Arc;
+
+use plaza_host::engine::EngineSettings;
+use plaza_host::event::{Event, EventDefaults};
+use plaza_host::runtime::Plugin;
+use plaza_host::{GrantSet, InvocationReport, Plaza, PlazaConfig};
+
+/// A host with in-memory state and a per-test compile cache.
+pub fn plaza() -> Plaza {
+    let config = PlazaConfig {
+        engine: EngineSettings {
+            cache_dir: Some(cache_dir()),
+            ..EngineSettings::default()
+        },
+        ..PlazaConfig::default()
+    };
+    Plaza::new(config).expect("starting Plaza")
+}
+
+/// The compile cache the tests share (inside the target dir, so a clean build starts cold).
+pub fn cache_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("plaza-test-cache")
+}
+
+/// Loads a guest by path.
+pub async fn load(plaza: &Plaza, path: &str) -> Arc<Plugin> {
+    plaza
+        .load_plugin_file(path)
+        .await
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"))
+}
+
+/// A community `c` with the plugin installed with `grants`.
+pub async fn community_with(plaza: &Plaza, community: &str, plugin: &Arc<Plugin>, grants: &str) {
+    plaza.ensure_community(community);
+    let report = plaza
+        .install(
+            community,
+            plugin.clone(),
+            GrantSet::parse_list(grants).unwrap(),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert!(report.outcome.is_ok(), "install failed: {report:?}");
+}
+
+/// Builds events from JSON for one community, numbering them.
+pub struct Events(EventDefaults);
+
+impl Events {
+    pub fn new(community: &str) -> Self {
+        Events(EventDefaults::new(community, 1_767_225_600_000))
+    }
+
+    pub fn at(community: &str, start_ms: u64) -> Self {
+        Events(EventDefaults::new(community, start_ms))
+    }
+
+    pub fn parse(&mut self, json: &str) -> Event {
+        self.0.parse(json, "test").unwrap()
+    }
+
+    pub fn joined(&mut self, id: &str) -> Event {
+        self.parse(&format!(r#"{{"type":"member-joined","member":{{"id":"{id}"}}}}"#))
+    }
+
+    pub fn joined_with_roles(&mut self, id: &str, roles: &[&str]) -> Event {
+        let roles = serde_json::to_string(roles).unwrap();
+        self.parse(&format!(
+            r#"{{"type":"member-joined","member":{{"id":"{id}","roles":{roles}}}}}"#
+        ))
+    }
+
+    pub fn message(&mut self, id: &str, author: &str, text: &str) -> Event {
+        let text = serde_json::to_string(text).unwrap();
+        self.parse(&format!(
+            r#"{{"type":"message-posted","channel":"general","message_id":"{id}","author":"{author}","text":{text}}}"#
+        ))
+    }
+}
+
+/// The single invocation of `plugin` in a dispatch, review, or ingest report's invocations.
+pub fn only<'a>(invocations: &'a [InvocationReport], plugin: &str) -> &'a InvocationReport {
+    let matching: Vec<_> = invocations.iter().filter(|r| r.plugin == plugin).collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "expected one invocation of {plugin}, got {invocations:#?}"
+    );
+    matching[0]
+}
+
+/// Every log message of an invocation.
+pub fn logs(r: &InvocationReport) -> Vec<String> {
+    r.logs.iter().map(|l| l.message.clone()).collect()
+}
+
+/// Texts of the messages the invocation sent.
+pub fn sent(r: &InvocationReport) -> Vec<String> {
+    r.actions
+        .iter()
+        .filter_map(|a| match a {
+            plaza_host::Action::SendMessage { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
