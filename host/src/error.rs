@@ -17,6 +17,9 @@ pub enum PlazaError {
     /// Compiling or linking the component failed.
     #[error("plugin {origin} could not be loaded: {reason}")]
     Load { origin: String, reason: String },
+    /// A manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
     /// An event was malformed.
     #[error("{0}")]
     BadEvent(#[from] crate::event::EventError),
@@ -32,6 +35,34 @@ pub enum PlazaError {
     /// A plugin with that name is installed already.
     #[error("plugin `{plugin}` is already installed in community `{community}`")]
     AlreadyInstalled { plugin: String, community: String },
+    /// The admin granted a capability the plugin's manifest does not request.
+    #[error("plugin `{plugin}` does not request `{capability}` in its manifest, so it cannot be granted in community `{community}` (it requests: {requested})")]
+    NotRequested {
+        plugin: String,
+        community: String,
+        capability: String,
+        requested: String,
+    },
+    /// No upgrade is waiting for approval.
+    #[error("plugin `{plugin}` in community `{community}` has no upgrade waiting for approval")]
+    NoPendingUpgrade { plugin: String, community: String },
+    /// An upgrade that is not an upgrade of the installed plugin.
+    #[error("cannot upgrade `{installed}` in community `{community}`: {reason}")]
+    BadUpgrade {
+        installed: String,
+        community: String,
+        reason: String,
+    },
+    /// An install configuration value that does not fit the plugin's config schema.
+    #[error("plugin `{plugin}` in community `{community}`: {reason}")]
+    BadConfig {
+        plugin: String,
+        community: String,
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::storage::admin::StoreError),
     /// Anything else, with context naming the plugin and community.
     #[error(transparent)]
     Other(#[from] anyhow::Error),

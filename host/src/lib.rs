@@ -2,20 +2,27 @@
 //!
 //! # Layout
 //! The pipeline reads in folder order, from what a plugin is to what it did:
+//! - [`manifest`]: `plaza.toml`: what a plugin requests (each capability with a reason), its
+//!   events, commands, config schema and limits; embedded into the component by `plaza package`.
 //! - [`capability`]: the capability catalogue and the grant checks every host call goes through.
 //! - [`event`]: community events in their documented JSON form, and event files (JSON lines).
 //! - [`engine`]: the shared wasmtime [`Engine`](wasmtime::Engine) (pooling allocator, epoch
 //!   ticker) and the on-disk compiled-component cache.
 //! - [`runtime`]: loading a plugin (compile, link, `InstancePre`), inspecting it, and running one
 //!   invocation in a fresh, limited instance with an inert WASI context.
-//! - [`dispatch`]: the [`Plaza`] facade: communities, installs, routing events to plugins,
-//!   the review hook, and applying an invocation's effects only when it succeeded.
+//! - [`dispatch`]: the [`Plaza`] facade: routing events to the installs that subscribed and hold
+//!   the grants, member pseudonyms, the review hook, timers, and applying an invocation's
+//!   effects only when it succeeded.
 //! - [`host_api`]: one module per host interface (logging, messaging, moderation, members, kv,
-//!   http, scheduler): each checks the grant on every call and records effects.
+//!   http, scheduler): each checks the grant on every call and records effects; paced rate limits.
 //! - [`effects`]: the actions one invocation asked for, held until the handler returns.
-//! - [`storage`]: community state (members, messages, plugin KV, timers) behind a trait.
+//! - [`storage`]: community state and the admin model behind traits, in memory or in the
+//!   embedded SQLite database.
+//! - [`admin`]: communities, installs, grants and revokes, upgrades with re-consent, the audit
+//!   log and per-install status.
 //! - [`wit`]: the `bindgen!` bindings of each WIT version and conversions to the host's types.
 
+pub mod admin;
 pub mod capability;
 pub mod dispatch;
 pub mod effects;
@@ -23,6 +30,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod host_api;
+pub mod manifest;
 pub mod runtime;
 pub mod storage;
 pub mod wit;
@@ -32,4 +40,5 @@ pub use dispatch::{Plaza, PlazaConfig};
 pub use effects::Action;
 pub use error::PlazaError;
 pub use event::{Event, EventKind, EventMeta};
+pub use manifest::Manifest;
 pub use runtime::report::{InvocationReport, Outcome};

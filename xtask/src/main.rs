@@ -90,11 +90,26 @@ fn demo(extra: &[String]) -> Result<(), String> {
     run(cargo().args(["build", "--profile", PROFILE, "-p", "plaza-host", "--bin", "plaza"]))?;
     let root = workspace_root();
     let plaza = root.join("target").join(PROFILE).join("plaza");
-    let plugins = root.join("target").join(WASM_TARGET).join(PROFILE);
+    let built = root.join("target").join(WASM_TARGET).join(PROFILE);
+    let packaged = root.join("target").join("plugins");
+    std::fs::create_dir_all(&packaged).map_err(|e| format!("creating {}: {e}", packaged.display()))?;
+    // One .wasm per plugin with its plaza.toml embedded, as a developer would ship it.
+    for p in SAMPLE_PLUGINS {
+        let component = built.join(format!("{}.wasm", p.replace('-', "_")));
+        let manifest = root.join("sample-plugins").join(p).join("plaza.toml");
+        let output = packaged.join(format!("{p}.wasm"));
+        run(Command::new(&plaza)
+            .arg("package")
+            .arg(&component)
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&output))?;
+    }
     run(Command::new(plaza)
         .arg("demo")
         .arg("--plugins-dir")
-        .arg(plugins)
+        .arg(packaged)
         .args(extra))
 }
 

@@ -1,55 +1,66 @@
-//! The [`Plaza`] facade: communities, installs, routing events to plugins, the review hook,
-//! timers, and applying an invocation's effects only when it succeeded.
+//! The [`Plaza`] facade: routing events to installs, the review hook, timers, and applying an
+//! invocation's effects only when it succeeded. Admin operations (install, grant, upgrade, ...)
+//! are in [`crate::admin`].
 //!
 //! This is also the library API conformance tests use: build a community, install plugins,
 //! feed events, assert on the reports and on community state.
 
+pub mod pseudonym;
 mod routing;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
-use crate::capability::{Capability, GrantSet, LiveGrants};
+use crate::capability::{Capability, LiveGrants};
 use crate::effects::Action;
 use crate::engine::EngineSettings;
 use crate::error::{PlazaError, Result};
 use crate::event::{ConfigEntry, Event, EventKind, EventMeta, Message};
+use crate::host_api::rate_limit::{RateLimiter, RateLimits};
 use crate::runtime::invoke::{self, Call, CallOutput, Execution};
 use crate::runtime::report::{Failure, FailureReason, InvocationReport, Outcome};
 use crate::runtime::state::CallContext;
 use crate::runtime::{Limits, Plugin, Runtime};
+use crate::storage::admin::{AuditEntry, PendingUpgrade};
 use crate::storage::memory::MemoryStore;
-use crate::storage::CommunityStore;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::Store;
 use crate::wit::latest::{self as wit, types};
+use pseudonym::Pseudonyms;
 
 /// How a [`Plaza`] is built.
 #[derive(Debug, Clone, Default)]
 pub struct PlazaConfig {
     /// Engine settings (pooling, epoch tick, compile cache).
     pub engine: EngineSettings,
-    /// Default limits for every install.
+    /// Default limits for every install (a plugin's manifest may ask for other values, within
+    /// the operator maximums in [`crate::runtime::limits::MAX_CPU_MS`] and the engine settings).
     pub limits: Limits,
+    /// Message budgets.
+    pub rates: RateLimits,
 }
 
-/// One plugin installed in one community.
+/// One plugin installed in one community, as the dispatcher holds it.
 #[derive(Clone)]
 pub struct Install {
-    /// The plugin serving this install.
+    /// The community.
+    pub community: String,
+    /// The plugin version serving this install.
     pub plugin: Arc<Plugin>,
-    /// What the admin granted; shared with running invocations, so changes apply on the next call.
+    /// What the admin granted (always within what the manifest requests); shared with running
+    /// invocations, so a change applies on their next host call.
     pub grants: LiveGrants,
     /// Whether events are delivered.
     pub enabled: bool,
     /// The install's configuration.
     pub config: Vec<ConfigEntry>,
-}
-
-#[derive(Default)]
-struct CommunityInstalls {
-    installs: Vec<Install>,
-    last_sequence: u64,
+    /// Limits for this install's invocations.
+    pub limits: Arc<Limits>,
+    /// A newer version waiting for the admin to approve what it adds.
+    pub pending: Option<(Arc<Plugin>, PendingUpgrade)>,
 }
 
 /// What the review hook decided about a message.
@@ -93,25 +104,42 @@ pub struct IngestReport {
     pub dispatch: Option<DispatchReport>,
 }
 
-/// A Plaza host: the runtime, community state and installs.
+/// A Plaza host: the runtime, the store, and the installs it serves.
 pub struct Plaza {
-    runtime: Runtime,
-    store: Arc<dyn CommunityStore>,
-    communities: RwLock<BTreeMap<String, CommunityInstalls>>,
+    pub(crate) runtime: Runtime,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) installs: RwLock<BTreeMap<String, Vec<Install>>>,
+    pub(crate) pseudonyms: Pseudonyms,
+    rate: Arc<RateLimiter>,
+    sequences: Mutex<HashMap<String, u64>>,
 }
 
 impl Plaza {
-    /// A host with in-memory community state.
+    /// A host whose state lives in memory only.
     pub fn new(config: PlazaConfig) -> Result<Self> {
-        Plaza::with_store(config, Arc::new(MemoryStore::new()))
+        let secret = Pseudonyms::random_secret().map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
+        Plaza::with_store(config, Arc::new(MemoryStore::new()), secret)
     }
 
-    /// A host over the given community store.
-    pub fn with_store(config: PlazaConfig, store: Arc<dyn CommunityStore>) -> Result<Self> {
+    /// A host over the embedded database in `data_dir` (created on first use). Installs are
+    /// loaded back, their components compiled or taken from the compile cache.
+    pub async fn open(data_dir: &Path, config: PlazaConfig) -> Result<Self> {
+        let store = Arc::new(SqliteStore::open(data_dir)?);
+        let secret = crate::admin::host_secret(data_dir)?;
+        let plaza = Plaza::with_store(config, store, secret)?;
+        plaza.load_installs().await?;
+        Ok(plaza)
+    }
+
+    /// A host over the given store; `secret` keys member pseudonyms.
+    pub fn with_store(config: PlazaConfig, store: Arc<dyn Store>, secret: [u8; 32]) -> Result<Self> {
         Ok(Plaza {
             runtime: Runtime::new(config.engine, config.limits)?,
             store,
-            communities: RwLock::new(BTreeMap::new()),
+            installs: RwLock::new(BTreeMap::new()),
+            pseudonyms: Pseudonyms::new(secret),
+            rate: Arc::new(RateLimiter::new(config.rates)),
+            sequences: Mutex::new(HashMap::new()),
         })
     }
 
@@ -120,8 +148,8 @@ impl Plaza {
         &self.runtime
     }
 
-    /// Community state.
-    pub fn store(&self) -> &Arc<dyn CommunityStore> {
+    /// The store: community state and the admin model.
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -130,47 +158,24 @@ impl Plaza {
         self.runtime.load(bytes, origin).await
     }
 
-    /// Loads a plugin from a file.
-    pub async fn load_plugin_file(&self, path: impl AsRef<std::path::Path>) -> Result<Arc<Plugin>> {
+    /// Loads a plugin from a file (with a `plaza.toml` beside it, unless one is embedded).
+    pub async fn load_plugin_file(&self, path: impl AsRef<Path>) -> Result<Arc<Plugin>> {
         self.runtime.load_file(path.as_ref()).await
     }
 
-    /// Creates an empty community.
-    pub fn create_community(&self, id: &str) -> Result<()> {
-        let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-        if all.contains_key(id) {
-            return Err(PlazaError::CommunityExists(id.to_string()));
-        }
-        all.insert(id.to_string(), CommunityInstalls::default());
-        Ok(())
-    }
-
-    /// Creates the community unless it exists.
-    pub fn ensure_community(&self, id: &str) {
-        let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-        all.entry(id.to_string()).or_default();
-    }
-
-    /// Community ids.
-    pub fn communities(&self) -> Vec<String> {
-        self.communities
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    /// Installs in a community, in install order.
+    /// A community's installs, in install order.
     pub fn installs(&self, community: &str) -> Result<Vec<Install>> {
-        let all = self.communities.read().unwrap_or_else(|e| e.into_inner());
-        let c = all
-            .get(community)
-            .ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?;
-        Ok(c.installs.clone())
+        if let Some(list) = self.installs.read().unwrap_or_else(|e| e.into_inner()).get(community) {
+            return Ok(list.clone());
+        }
+        if self.store.community_exists(community)? {
+            Ok(Vec::new())
+        } else {
+            Err(PlazaError::NoSuchCommunity(community.to_string()))
+        }
     }
 
-    fn install_of(&self, community: &str, plugin: &str) -> Result<Install> {
+    pub(crate) fn install_of(&self, community: &str, plugin: &str) -> Result<Install> {
         self.installs(community)?
             .into_iter()
             .find(|i| i.plugin.name == plugin)
@@ -180,100 +185,54 @@ impl Plaza {
             })
     }
 
-    fn with_install<R>(&self, community: &str, plugin: &str, f: impl FnOnce(&mut Install) -> R) -> Result<R> {
-        let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-        let c = all
-            .get_mut(community)
-            .ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?;
-        let install =
-            c.installs
-                .iter_mut()
-                .find(|i| i.plugin.name == plugin)
-                .ok_or_else(|| PlazaError::NotInstalled {
-                    plugin: plugin.to_string(),
-                    community: community.to_string(),
-                })?;
-        Ok(f(install))
-    }
-
-    /// Installs `plugin` in `community` with `grants` and delivers `plugin-installed` to it.
-    pub async fn install(
-        &self,
-        community: &str,
-        plugin: Arc<Plugin>,
-        grants: GrantSet,
-        config: Vec<ConfigEntry>,
-    ) -> Result<InvocationReport> {
-        {
-            let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-            let c = all
-                .get_mut(community)
-                .ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?;
-            if c.installs.iter().any(|i| i.plugin.name == plugin.name) {
-                return Err(PlazaError::AlreadyInstalled {
-                    plugin: plugin.name.clone(),
-                    community: community.to_string(),
-                });
-            }
-            c.installs.push(Install {
-                plugin: plugin.clone(),
-                grants: LiveGrants::new(grants),
-                enabled: true,
-                config: config.clone(),
-            });
+    /// Replaces the cached install (after the store has been updated).
+    pub(crate) fn cache_install(&self, install: Install) {
+        let mut all = self.installs.write().unwrap_or_else(|e| e.into_inner());
+        let list = all.entry(install.community.clone()).or_default();
+        match list.iter_mut().find(|i| i.plugin.name == install.plugin.name) {
+            Some(slot) => *slot = install,
+            None => list.push(install),
         }
-        let event = self.host_event(community, EventKind::PluginInstalled { config }, None);
-        self.deliver_to(community, &plugin.name, &event).await
     }
 
-    /// Replaces an install's grants; running invocations see it on their next host call.
-    pub fn set_grants(&self, community: &str, plugin: &str, grants: GrantSet) -> Result<()> {
-        self.with_install(community, plugin, |i| i.grants.set(grants))
-    }
-
-    /// Turns delivery to an install on or off.
-    pub fn set_enabled(&self, community: &str, plugin: &str, enabled: bool) -> Result<()> {
-        self.with_install(community, plugin, |i| i.enabled = enabled)
-    }
-
-    /// Changes an install's configuration and delivers `config-changed`.
-    pub async fn set_config(
-        &self,
-        community: &str,
-        plugin: &str,
-        config: Vec<ConfigEntry>,
-    ) -> Result<InvocationReport> {
-        self.with_install(community, plugin, |i| i.config = config.clone())?;
-        let event = self.host_event(community, EventKind::ConfigChanged { config }, None);
-        self.deliver_to(community, plugin, &event).await
-    }
-
-    /// Delivers `plugin-uninstalled`, removes the install and deletes its data in the community.
-    pub async fn uninstall(&self, community: &str, plugin: &str) -> Result<InvocationReport> {
-        let event = self.host_event(community, EventKind::PluginUninstalled, None);
-        let report = self.deliver_to(community, plugin, &event).await?;
-        {
-            let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(c) = all.get_mut(community) {
-                c.installs.retain(|i| i.plugin.name != plugin);
-            }
+    pub(crate) fn uncache_install(&self, community: &str, plugin: &str) {
+        let mut all = self.installs.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = all.get_mut(community) {
+            list.retain(|i| i.plugin.name != plugin);
         }
-        self.store.forget_plugin(community, plugin)?;
-        Ok(report)
+    }
+
+    /// Limits for an install: host defaults, changed by what the manifest asks for, within the
+    /// operator's maximums.
+    pub(crate) fn limits_for(&self, plugin: &Plugin) -> Arc<Limits> {
+        let mut limits = (**self.runtime.limits()).clone();
+        let m = &plugin.manifest;
+        if let Some(mb) = m.limits.memory_mb {
+            limits.memory_bytes = ((mb as usize) << 20).min(self.runtime.engine().settings().max_memory_bytes);
+        }
+        if let Some(ms) = m.limits.cpu_ms {
+            limits.cpu_ms = ms.min(crate::runtime::limits::MAX_CPU_MS);
+        }
+        if let Some(quota) = m.kv_quota_bytes() {
+            limits.kv_quota_bytes = quota.min(crate::runtime::limits::MAX_KV_QUOTA_BYTES);
+        }
+        if let Some(min) = m.schedule_min_interval_ms() {
+            limits.min_timer_ms = limits.min_timer_ms.max(min);
+        }
+        Arc::new(limits)
     }
 
     /// An event the host itself creates (lifecycle, timers), next in the community's sequence.
-    fn host_event(&self, community: &str, kind: EventKind, timestamp_ms: Option<u64>) -> Event {
-        let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-        let c = all.entry(community.to_string()).or_default();
-        c.last_sequence += 1;
-        let timestamp_ms = timestamp_ms.unwrap_or_else(now_ms);
+    pub(crate) fn host_event(&self, community: &str, kind: EventKind, timestamp_ms: Option<u64>) -> Event {
+        let mut sequences = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
+        let sequence = sequences.entry(community.to_string()).or_insert(0);
+        *sequence += 1;
         Event {
             meta: EventMeta {
-                id: format!("host:{community}:{}", c.last_sequence),
+                id: format!("host:{community}:{}:{}", now_ms(), *sequence),
                 community: community.to_string(),
-                sequence: c.last_sequence,
-                timestamp_ms,
+                sequence: *sequence,
+                timestamp_ms: timestamp_ms.unwrap_or_else(now_ms),
                 attempt: 1,
             },
             kind,
@@ -284,11 +243,11 @@ impl Plaza {
     /// disabled: lifecycle events must reach it). Runners use it to replay lifecycle events.
     pub async fn deliver_to(&self, community: &str, plugin: &str, event: &Event) -> Result<InvocationReport> {
         let install = self.install_of(community, plugin)?;
-        Ok(self.invoke_handler(community, &install, event).await)
+        Ok(self.invoke_handler(&install, event).await)
     }
 
-    /// Delivers a community event to every enabled install that should see it, in install order.
-    /// Unknown communities are created on first use.
+    /// Delivers a community event to every enabled install that subscribed to it and holds the
+    /// grants it needs, in install order.
     pub async fn dispatch(&self, event: Event) -> Result<DispatchReport> {
         if event.kind.is_install_scoped() {
             return Err(PlazaError::Other(anyhow::anyhow!(
@@ -299,19 +258,19 @@ impl Plaza {
             )));
         }
         let community = event.meta.community.clone();
-        self.ensure_community(&community);
+        let installs = self.installs(&community)?;
         {
-            let mut all = self.communities.write().unwrap_or_else(|e| e.into_inner());
-            let c = all.entry(community.clone()).or_default();
-            c.last_sequence = c.last_sequence.max(event.meta.sequence);
+            let mut sequences = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
+            let s = sequences.entry(community.clone()).or_insert(0);
+            *s = (*s).max(event.meta.sequence);
         }
         self.store.observe(&event)?;
         let mut invocations = Vec::new();
-        for install in self.installs(&community)?.into_iter().filter(|i| i.enabled) {
+        for install in installs.into_iter().filter(|i| i.enabled) {
             let Some(routed) = routing::route(&event, &install) else {
                 continue;
             };
-            invocations.push(self.invoke_handler(&community, &install, &routed).await);
+            invocations.push(self.invoke_handler(&install, &routed).await);
         }
         Ok(DispatchReport { event, invocations })
     }
@@ -320,7 +279,6 @@ impl Plaza {
     /// order. A rejection stops the chain; a rewrite is what later reviewers see. A reviewer that
     /// fails is skipped (fail-open) and its failure is in the report.
     pub async fn review(&self, community: &str, message: &Message, timestamp_ms: u64) -> Result<ReviewReport> {
-        self.ensure_community(community);
         let mut current = message.clone();
         let mut invocations = Vec::new();
         let mut rewritten = false;
@@ -328,20 +286,31 @@ impl Plaza {
             if !install.grants.snapshot().contains(Capability::ModerationReview) {
                 continue;
             }
+            let shown = self.for_plugin(
+                &install,
+                &Event {
+                    meta: EventMeta {
+                        id: format!("review:{}", message.message_id),
+                        community: community.to_string(),
+                        sequence: 0,
+                        timestamp_ms,
+                        attempt: 1,
+                    },
+                    kind: EventKind::MessagePosted(current.clone()),
+                },
+            );
+            let EventKind::MessagePosted(shown_message) = &shown.kind else {
+                unreachable!("mapped in kind")
+            };
             let request = types::ReviewRequest {
                 community_id: community.to_string(),
-                message: wit::message(&current),
+                message: wit::message(shown_message),
                 timestamp_ms,
             };
-            let call = self.call_context(
-                community,
-                &install,
-                &format!("review:{}", message.message_id),
-                timestamp_ms,
-            );
-            let cpu_ms = self.runtime.limits().review_cpu_ms;
+            let call = self.call_context(&install, &shown.meta.id, timestamp_ms);
+            let cpu_ms = install.limits.review_cpu_ms;
             let execution = invoke::execute(&self.runtime, &install.plugin, call, Call::Review(&request), cpu_ms).await;
-            let (report, output) = self.finish(community, &install, "review-message", execution);
+            let (report, output) = self.finish(&install, "review-message", execution);
             invocations.push(report);
             match output {
                 Some(CallOutput::Reviewed(types::ReviewVerdict::Reject(reason))) => {
@@ -418,27 +387,49 @@ impl Plaza {
                 payload: timer.payload.clone(),
             };
             let event = self.host_event(&timer.community, kind, Some(timer.due_ms));
-            reports.push(self.invoke_handler(&timer.community, &install, &event).await);
+            reports.push(self.invoke_handler(&install, &event).await);
         }
         Ok(reports)
     }
 
-    fn call_context(&self, community: &str, install: &Install, event_id: &str, now_ms: u64) -> CallContext {
+    /// The event as `install` may see it: member ids replaced by pseudonyms unless it holds
+    /// `members:identity`.
+    fn for_plugin(&self, install: &Install, event: &Event) -> Event {
+        if install.grants.snapshot().contains(Capability::MembersIdentity) {
+            return event.clone();
+        }
+        let mut pairs = Vec::new();
+        let (community, plugin) = (&install.community, &install.plugin.name);
+        let mapped = pseudonym::map_event(event, &mut |member| {
+            let p = self.pseudonyms.of(community, plugin, member);
+            pairs.push((p.clone(), member.to_string()));
+            p
+        });
+        if let Err(e) = self.store.remember_pseudonyms(community, plugin, &pairs) {
+            tracing::error!("remembering pseudonyms for {plugin} in {community}: {e:#}");
+        }
+        mapped
+    }
+
+    fn call_context(&self, install: &Install, event_id: &str, now_ms: u64) -> CallContext {
         CallContext {
             plugin: install.plugin.name.clone(),
-            community: community.to_string(),
+            community: install.community.clone(),
             event_id: event_id.to_string(),
             now_ms,
             grants: Arc::new(install.grants.clone()),
             store: self.store.clone(),
-            limits: self.runtime.limits().clone(),
+            limits: install.limits.clone(),
+            pseudonyms: self.pseudonyms.clone(),
+            rate: self.rate.clone(),
         }
     }
 
-    async fn invoke_handler(&self, community: &str, install: &Install, event: &Event) -> InvocationReport {
-        let wit_event = types::Event::from(event);
-        let call = self.call_context(community, install, &event.meta.id, event.meta.timestamp_ms);
-        let cpu_ms = self.runtime.limits().cpu_ms;
+    async fn invoke_handler(&self, install: &Install, event: &Event) -> InvocationReport {
+        let shown = self.for_plugin(install, event);
+        let wit_event = types::Event::from(&shown);
+        let call = self.call_context(install, &event.meta.id, event.meta.timestamp_ms);
+        let cpu_ms = install.limits.cpu_ms;
         let execution = invoke::execute(
             &self.runtime,
             &install.plugin,
@@ -447,15 +438,12 @@ impl Plaza {
             cpu_ms,
         )
         .await;
-        let mut report = self.finish(community, install, event.kind.type_name(), execution).0;
-        report.event_id = event.meta.id.clone();
-        report
+        self.finish(install, event.kind.type_name(), execution).0
     }
 
-    /// Applies a successful invocation's effects and builds its report.
+    /// Applies a successful invocation's effects, audits what it did, and builds its report.
     fn finish(
         &self,
-        community: &str,
         install: &Install,
         event_type: &str,
         execution: Execution,
@@ -465,6 +453,7 @@ impl Plaza {
             state,
             duration,
         } = execution;
+        let community = install.community.as_str();
         let event_id = state.call.event_id.clone();
         let now_ms = state.call.now_ms;
         let actions: Vec<Action> = state.effects.into_actions();
@@ -499,11 +488,99 @@ impl Plaza {
             denied: state.denied,
             duration_us: duration.as_micros() as u64,
         };
+        self.audit_invocation(install, &report);
         (report, output)
+    }
+
+    /// Audits denied calls, visible effects and failures of one invocation.
+    fn audit_invocation(&self, install: &Install, report: &InvocationReport) {
+        let entry = |kind: &str, capability: Option<&str>, outcome: &str, detail: String| AuditEntry {
+            seq: 0,
+            time_ms: now_ms(),
+            community: install.community.clone(),
+            plugin: install.plugin.name.clone(),
+            version: install.plugin.version.clone(),
+            kind: kind.to_string(),
+            capability: capability.map(str::to_string),
+            outcome: outcome.to_string(),
+            detail,
+        };
+        let mut entries = Vec::new();
+        for d in &report.denied {
+            entries.push(entry(
+                "denied",
+                Some(&d.capability),
+                "denied",
+                format!("{} during {} {}", d.call, report.event_type, report.event_id),
+            ));
+        }
+        for a in report.actions.iter().filter(|a| a.is_visible()) {
+            entries.push(entry("effect", effect_capability(a), "ok", describe_effect(a)));
+        }
+        if let Outcome::Failed(f) = &report.outcome {
+            entries.push(entry(
+                "failure",
+                None,
+                f.reason.code(),
+                format!("{} {}: {}", report.event_type, report.event_id, f.message),
+            ));
+        }
+        if !entries.is_empty() {
+            if let Err(e) = self.store.append_audit(&entries) {
+                tracing::error!(
+                    "writing the audit log for {} in {}: {e}",
+                    install.plugin.name,
+                    install.community
+                );
+            }
+        }
     }
 }
 
-fn now_ms() -> u64 {
+fn effect_capability(a: &Action) -> Option<&'static str> {
+    Some(match a {
+        Action::SendMessage { .. } | Action::EditMessage { .. } => "messages:send",
+        Action::DeleteMessage { .. } => "messages:manage",
+        Action::MuteMember { .. } | Action::KickMember { .. } | Action::BanMember { .. } => "members:moderate",
+        Action::KvSet { .. } | Action::KvDelete { .. } => "storage:kv",
+        Action::ScheduleTimer { .. } | Action::CancelTimer { .. } => "schedule",
+    })
+}
+
+fn describe_effect(a: &Action) -> String {
+    match a {
+        Action::SendMessage {
+            channel,
+            message_id,
+            reply_to: Some(to),
+            ..
+        } => {
+            format!("replied {message_id} to {to} in #{channel}")
+        }
+        Action::SendMessage {
+            channel, message_id, ..
+        } => format!("sent {message_id} in #{channel}"),
+        Action::EditMessage {
+            channel, message_id, ..
+        } => format!("edited {message_id} in #{channel}"),
+        Action::DeleteMessage {
+            channel,
+            message_id,
+            reason,
+        } => format!("deleted {message_id} in #{channel}: {reason}"),
+        Action::MuteMember {
+            member,
+            duration_ms,
+            reason,
+        } => format!("muted {member} for {duration_ms} ms: {reason}"),
+        Action::KickMember { member, reason } => format!("kicked {member}: {reason}"),
+        Action::BanMember { member, reason } => format!("banned {member}: {reason}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -17,11 +17,13 @@ impl members::Host for HostState {
     async fn get_profile(&mut self, member: String) -> HostResult<MemberProfile> {
         let result = (|| {
             self.require(Capability::MembersRead, "members.get-profile")?;
-            let profile = self
+            let real = self.member_in(&member).ok_or(HostError::NotFound)?;
+            let mut profile = self
                 .call
                 .store
-                .member(&self.call.community, &member)
+                .member(&self.call.community, &real)
                 .ok_or(HostError::NotFound)?;
+            profile.id = self.member_out(&profile.id);
             Ok(member_profile(&profile))
         })();
         Ok(result)
@@ -31,15 +33,31 @@ impl members::Host for HostState {
         let result = (|| {
             self.require(Capability::MembersRead, "members.list-page")?;
             let limit = (limit as usize).clamp(1, self.call.limits.member_page);
+            // The cursor is a member id as the plugin sees it (a pseudonym without identity).
+            let after = match cursor {
+                Some(c) => Some(
+                    self.member_in(&c)
+                        .ok_or_else(|| HostError::Invalid(format!("unknown cursor {c:?}")))?,
+                ),
+                None => None,
+            };
             let (page, more) = self
                 .call
                 .store
-                .members_page(&self.call.community, cursor.as_deref(), limit);
-            let next_cursor = if more { page.last().map(|m| m.id.clone()) } else { None };
-            Ok(MemberPage {
-                members: page.iter().map(member_profile).collect(),
-                next_cursor,
-            })
+                .members_page(&self.call.community, after.as_deref(), limit);
+            let next_cursor = if more {
+                page.last().map(|m| self.member_out(&m.id))
+            } else {
+                None
+            };
+            let members = page
+                .into_iter()
+                .map(|mut p| {
+                    p.id = self.member_out(&p.id);
+                    member_profile(&p)
+                })
+                .collect();
+            Ok(MemberPage { members, next_cursor })
         })();
         Ok(result)
     }

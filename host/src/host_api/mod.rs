@@ -11,6 +11,7 @@ pub mod logging;
 pub mod members;
 pub mod messaging;
 pub mod moderation;
+pub mod rate_limit;
 pub mod scheduler;
 
 use wasmtime::component::Linker;
@@ -50,6 +51,36 @@ impl HostState {
             capability: cap.name().to_string(),
         });
         Err(HostError::Denied(cap.name().to_string()))
+    }
+
+    /// The platform member a plugin-supplied member id stands for: the id itself with
+    /// `members:identity`, otherwise the member behind the pseudonym (`None` if unknown).
+    pub(crate) fn member_in(&self, id: &str) -> Option<String> {
+        if self.call.grants.is_granted(Capability::MembersIdentity) {
+            Some(id.to_string())
+        } else {
+            self.call
+                .store
+                .resolve_pseudonym(&self.call.community, &self.call.plugin, id)
+        }
+    }
+
+    /// The id a plugin may see for `member`: the real id with `members:identity`, otherwise its
+    /// pseudonym (remembered so it can be mapped back).
+    pub(crate) fn member_out(&self, member: &str) -> String {
+        if self.call.grants.is_granted(Capability::MembersIdentity) {
+            return member.to_string();
+        }
+        let (community, plugin) = (&self.call.community, &self.call.plugin);
+        let pseudonym = self.call.pseudonyms.of(community, plugin, member);
+        if let Err(e) =
+            self.call
+                .store
+                .remember_pseudonyms(community, plugin, &[(pseudonym.clone(), member.to_string())])
+        {
+            tracing::error!("remembering a pseudonym for {plugin} in {community}: {e:#}");
+        }
+        pseudonym
     }
 
     /// Records an effect, within the per-invocation cap.

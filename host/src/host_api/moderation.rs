@@ -20,25 +20,21 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()
 }
 
 impl HostState {
-    /// The target must be a current member of this community and not an owner or admin.
-    fn moderatable(&self, member: &str) -> Result<(), HostError> {
+    /// The target must be a current member of this community and not an owner or admin;
+    /// returns the member's platform id.
+    fn moderatable(&self, member: &str) -> Result<String, HostError> {
+        let real = self.member_in(member).ok_or(HostError::NotFound)?;
         let profile = self
             .call
             .store
-            .member(&self.call.community, member)
+            .member(&self.call.community, &real)
             .ok_or(HostError::NotFound)?;
-        if profile.roles.iter().any(|r| PROTECTED_ROLES.contains(&r.as_str())) {
+        if let Some(role) = profile.roles.iter().find(|r| PROTECTED_ROLES.contains(&r.as_str())) {
             return Err(HostError::Invalid(format!(
-                "member `{member}` is a community {} and cannot be moderated by plugins",
-                profile
-                    .roles
-                    .iter()
-                    .find(|r| PROTECTED_ROLES.contains(&r.as_str()))
-                    .map(String::as_str)
-                    .unwrap_or("admin")
+                "member `{member}` is a community {role} and cannot be moderated by plugins"
             )));
         }
-        Ok(())
+        Ok(real)
     }
 
     fn check_reason(reason: &str) -> Result<(), HostError> {
@@ -80,7 +76,7 @@ impl moderation::Host for HostState {
                     "mute duration must be between 1 ms and {MAX_MUTE_MS} ms"
                 )));
             }
-            self.moderatable(&member)?;
+            let member = self.moderatable(&member)?;
             self.record(Action::MuteMember {
                 member,
                 duration_ms,
@@ -94,7 +90,7 @@ impl moderation::Host for HostState {
         let result = (|| {
             self.require(Capability::MembersModerate, "moderation.kick")?;
             Self::check_reason(&reason)?;
-            self.moderatable(&member)?;
+            let member = self.moderatable(&member)?;
             self.record(Action::KickMember { member, reason })
         })();
         Ok(result)
@@ -104,7 +100,7 @@ impl moderation::Host for HostState {
         let result = (|| {
             self.require(Capability::MembersModerate, "moderation.ban")?;
             Self::check_reason(&reason)?;
-            self.moderatable(&member)?;
+            let member = self.moderatable(&member)?;
             self.record(Action::BanMember { member, reason })
         })();
         Ok(result)

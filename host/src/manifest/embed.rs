@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(extract(&embedded).unwrap().as_deref(), Some("top = true"));
         // The nested modules still carry their own sections, unchanged.
         let nested = custom_section(SECTION_NAME, b"nested = true");
-        let count = embedded.windows(nested.len()).filter(|w| *w == nested.as_slice()).count();
+        let count = embedded
+            .windows(nested.len())
+            .filter(|w| *w == nested.as_slice())
+            .count();
         assert_eq!(count, 2);
     }
 
@@ -230,7 +233,9 @@ mod tests {
     fn a_core_module_is_rejected() {
         let err = extract(EMPTY_MODULE).unwrap_err();
         assert_eq!(err, EmbedError::CoreModule);
-        assert!(err.to_string().starts_with("not a WebAssembly component: this is a core module"));
+        assert!(err
+            .to_string()
+            .starts_with("not a WebAssembly component: this is a core module"));
         assert_eq!(embed(EMPTY_MODULE, "x = 1").unwrap_err(), EmbedError::CoreModule);
     }
 

@@ -18,10 +18,13 @@ use toml::Spanned;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
     /// The text is not valid TOML.
-    #[error("{origin}:{line}:{column}: invalid TOML: {message}")]
+    #[error("{origin}:{line}:{column}: {}invalid TOML: {message}", field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
     Syntax {
         /// The file.
         origin: String,
+        /// The field being written where the error is, as far as the text shows it (the
+        /// enclosing `[table]` header and the line's key), e.g. `plugin.id`.
+        field: Option<String>,
         /// 1-based line.
         line: usize,
         /// 1-based column, in characters.
@@ -44,7 +47,7 @@ pub enum ManifestError {
         message: String,
     },
     /// A field's value breaks a manifest rule (range, format, consistency with other fields).
-    #[error("{origin}{}: {field}: {message}", position(*.position))]
+    #[error("{origin}{}: {field}: {message}", fmt_position(*position))]
     Invalid {
         /// The file.
         origin: String,
@@ -77,7 +80,7 @@ pub enum ManifestError {
     },
 }
 
-fn position(position: Option<(usize, usize)>) -> String {
+fn fmt_position(position: Option<(usize, usize)>) -> String {
     match position {
         Some((line, column)) => format!(":{line}:{column}"),
         None => String::new(),
@@ -153,8 +156,8 @@ impl fmt::Display for FieldPath {
                     if i > 0 {
                         f.write_str(".")?;
                     }
-                    let bare = !key.is_empty()
-                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    let bare =
+                        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                     if bare {
                         f.write_str(key)?;
                     } else {
@@ -180,6 +183,60 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The field at `line` (1-based) of text that does not parse, guessed from the text: the last
+/// table header above it and the key the line starts with, e.g. `plugin.id` or `commands[1].name`.
+pub(crate) fn field_in_text(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?.trim();
+    // A bare, quoted or dotted key, e.g. `id`, `"http:fetch"`, `capabilities."http:fetch"`.
+    let is_key = |key: &str| {
+        let mut unquoted = String::new();
+        let mut quoted = false;
+        for c in key.chars() {
+            match c {
+                '"' | '\'' => quoted = !quoted,
+                c if !quoted => unquoted.push(c),
+                _ => {}
+            }
+        }
+        !key.is_empty()
+            && !quoted
+            && unquoted.split('.').all(|part| {
+                let part = part.trim();
+                part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+    };
+    // The table header on or above the line, with its index for `[[array]]` headers.
+    let header = |text: &str| -> Option<String> {
+        let name = text
+            .strip_prefix("[[")
+            .and_then(|t| t.split_once("]]"))
+            .map(|(n, _)| n.trim());
+        if let Some(name) = name {
+            let count = lines[..line]
+                .iter()
+                .filter(|l| l.trim().starts_with("[[") && l.contains(name))
+                .count();
+            return is_key(&name).then(|| format!("{name}[{}]", count.saturating_sub(1)));
+        }
+        let name = text.strip_prefix('[')?.split_once(']')?.0.trim();
+        is_key(name).then(|| name.to_string())
+    };
+    if this.starts_with('[') {
+        return header(this);
+    }
+    let key = this.split_once('=').map(|(k, _)| k.trim()).filter(|k| is_key(k));
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['));
+    match (table.and_then(header), key) {
+        (Some(table), Some(key)) => Some(format!("{table}.{key}")),
+        (table, key) => table.or(key.map(str::to_string)),
+    }
+}
+
 /// The spanned parse tree of a manifest, for mapping byte spans to field paths and back.
 pub(crate) struct SourceMap<'i> {
     root: Spanned<DeTable<'i>>,
@@ -196,21 +253,25 @@ impl<'i> SourceMap<'i> {
             return FieldPath::root();
         }
         let mut best: Option<(usize, FieldPath)> = None;
-        visit_table(self.root.get_ref(), &FieldPath::root(), &mut |path, key_span, value_span| {
-            for candidate in [key_span, Some(value_span)].into_iter().flatten() {
-                if candidate.start <= span.start && span.end <= candidate.end {
-                    let width = candidate.end - candidate.start;
-                    // Prefer the narrowest covering span, then the deepest path.
-                    let better = match &best {
-                        None => true,
-                        Some((w, p)) => width < *w || (width == *w && path.0.len() > p.0.len()),
-                    };
-                    if better {
-                        best = Some((width, path.clone()));
+        visit_table(
+            self.root.get_ref(),
+            &FieldPath::root(),
+            &mut |path, key_span, value_span| {
+                for candidate in [key_span, Some(value_span)].into_iter().flatten() {
+                    if candidate.start <= span.start && span.end <= candidate.end {
+                        let width = candidate.end - candidate.start;
+                        // Prefer the narrowest covering span, then the deepest path.
+                        let better = match &best {
+                            None => true,
+                            Some((w, p)) => width < *w || (width == *w && path.0.len() > p.0.len()),
+                        };
+                        if better {
+                            best = Some((width, path.clone()));
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         best.map(|(_, path)| path).unwrap_or_default()
     }
 
@@ -277,7 +338,10 @@ mod tests {
         assert_eq!(path(["plugin", "id"]).to_string(), "plugin.id");
         let p = path(["capabilities", "http:fetch", "hosts"]).index(2);
         assert_eq!(p.to_string(), "capabilities.\"http:fetch\".hosts[2]");
-        assert_eq!(FieldPath::root().key("commands").index(0).key("name").to_string(), "commands[0].name");
+        assert_eq!(
+            FieldPath::root().key("commands").index(0).key("name").to_string(),
+            "commands[0].name"
+        );
         assert_eq!(path(["a\"b"]).to_string(), "\"a\\\"b\"");
     }
 
@@ -291,8 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_found_in_broken_text() {
+        let text = "name = 1\n[plugin]\nid = \"x\n\n[[commands]]\nname = 1\n[[commands]]\nname = \"\n[a.\"b c\"]\nk = 1\n# c\n";
+        assert_eq!(field_in_text(text, 1).as_deref(), Some("name"));
+        assert_eq!(field_in_text(text, 2).as_deref(), Some("plugin"));
+        assert_eq!(field_in_text(text, 3).as_deref(), Some("plugin.id"));
+        assert_eq!(field_in_text(text, 4).as_deref(), Some("plugin"));
+        assert_eq!(field_in_text(text, 6).as_deref(), Some("commands[0].name"));
+        assert_eq!(field_in_text(text, 8).as_deref(), Some("commands[1].name"));
+        assert_eq!(field_in_text(text, 10).as_deref(), Some("a.\"b c\".k"));
+        assert_eq!(field_in_text(text, 11).as_deref(), Some("a.\"b c\""));
+        assert_eq!(field_in_text(text, 99), None);
+        assert_eq!(field_in_text("x y = 1", 1), None);
+    }
+
+    #[test]
     fn spans_map_to_fields_and_back() {
-        let text = "[plugin]\nid = \"x\"\n\n[capabilities]\n\"http:fetch\" = { reason = \"r\", hosts = [\"a\", \"b\"] }\n";
+        let text =
+            "[plugin]\nid = \"x\"\n\n[capabilities]\n\"http:fetch\" = { reason = \"r\", hosts = [\"a\", \"b\"] }\n";
         let map = SourceMap::new(DeTable::parse(text).unwrap());
         let b = text.find("\"b\"").unwrap();
         assert_eq!(

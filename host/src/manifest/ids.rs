@@ -226,9 +226,15 @@ mod tests {
             let err = PluginId::new(bad).unwrap_err();
             assert_eq!(err.problem, problem, "{bad}");
         }
-        assert_eq!(PluginId::new("a".repeat(65)).unwrap_err().problem, "it is 65 characters long");
+        assert_eq!(
+            PluginId::new("a".repeat(65)).unwrap_err().problem,
+            "it is 65 characters long"
+        );
         let err = PluginId::new("Poll").unwrap_err().to_string();
-        assert!(err.starts_with("\"Poll\" is not a valid plugin id: it contains 'P'; a plugin id is"), "{err}");
+        assert!(
+            err.starts_with("\"Poll\" is not a valid plugin id: it contains 'P'; a plugin id is"),
+            "{err}"
+        );
     }
 
     #[test]

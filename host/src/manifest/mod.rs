@@ -59,7 +59,7 @@ pub use error::{FieldPath, ManifestError, Segment};
 pub use ids::{CommandName, ConfigKey, InvalidName, PluginId};
 pub use validate::check_host_name;
 
-use error::{line_column, path, SourceMap};
+use error::{field_in_text, line_column, SourceMap};
 
 /// The manifest's file name beside a plugin's component.
 pub const MANIFEST_FILE: &str = "plaza.toml";
@@ -534,6 +534,7 @@ impl Manifest {
             let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
             ManifestError::Syntax {
                 origin: origin.to_string(),
+                field: field_in_text(text, line),
                 line,
                 column,
                 message: e.message().trim().to_string(),
@@ -673,11 +674,13 @@ impl Manifest {
                 },
             });
         };
-        spec.kind.check_text(value).map_err(|message| ManifestError::BadConfigValue {
-            origin: self.origin.clone(),
-            key: key.to_string(),
-            message,
-        })
+        spec.kind
+            .check_text(value)
+            .map_err(|message| ManifestError::BadConfigValue {
+                origin: self.origin.clone(),
+                key: key.to_string(),
+                message,
+            })
     }
 }
 
@@ -692,7 +695,13 @@ fn schema_error(error: &toml::de::Error, text: &str, origin: &str, source: &Sour
         .and_then(|rest| rest.strip_suffix('`'))
     {
         field = field.key(name);
-        message = "required field is missing".to_string();
+        message = if field.0 == [Segment::Key("plugin".into())] {
+            "the required [plugin] table is missing; a manifest starts with [plugin] and the plugin's id, version, \
+             api, authors and description"
+                .to_string()
+        } else {
+            "required field is missing".to_string()
+        };
     }
     for (rust, words) in [
         ("expected u64", "expected a non-negative integer"),

@@ -81,7 +81,12 @@ impl Manifest {
         for (key, spec) in &self.config {
             check_config(&path(["config", key.as_str()]), spec)?;
         }
-        range(path(["limits", "memory-mb"]), self.limits.memory_mb, MEMORY_MB_RANGE, " MiB")?;
+        range(
+            path(["limits", "memory-mb"]),
+            self.limits.memory_mb,
+            MEMORY_MB_RANGE,
+            " MiB",
+        )?;
         range(path(["limits", "cpu-ms"]), self.limits.cpu_ms, CPU_MS_RANGE, " ms")
     }
 
@@ -139,7 +144,12 @@ impl Manifest {
             if cap != Capability::StorageKv {
                 return only_for("quota-bytes", Capability::StorageKv);
             }
-            range(at.key("quota-bytes"), Some(quota), (1, MAX_KV_QUOTA_BYTES), " bytes (64 MiB)")?;
+            range(
+                at.key("quota-bytes"),
+                Some(quota),
+                (1, MAX_KV_QUOTA_BYTES),
+                " bytes (64 MiB)",
+            )?;
         }
 
         match (&request.hosts, cap) {
@@ -214,7 +224,10 @@ impl Manifest {
             if let Some(first) = seen.insert(command.name.as_str(), i) {
                 return fail(
                     at.key("name"),
-                    format!("command {:?} is declared twice (also at commands[{first}])", command.name.as_str()),
+                    format!(
+                        "command {:?} is declared twice (also at commands[{first}])",
+                        command.name.as_str()
+                    ),
                 );
             }
             text(

@@ -2,6 +2,11 @@
 
 use serde::Serialize;
 
+/// Largest CPU budget a manifest may ask for, in milliseconds.
+pub const MAX_CPU_MS: u64 = 5_000;
+/// Largest KV quota a manifest may ask for: 64 MiB.
+pub const MAX_KV_QUOTA_BYTES: u64 = 64 << 20;
+
 /// Limits applied to every instance of a plugin. Defaults are documented in the README.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {

@@ -9,9 +9,10 @@ use super::inspect::{self, ComponentSummary};
 use super::invoke::{self, Call, CallOutput};
 use super::state::CallContext;
 use super::Runtime;
-use crate::capability::GrantSet;
+use crate::capability::{Capability, GrantSet};
 use crate::engine::CacheStatus;
 use crate::error::PlazaError;
+use crate::manifest::{embed, Manifest, MANIFEST_FILE};
 use crate::wit::latest::PluginPre;
 use crate::wit::SUPPORTED_VERSIONS;
 
@@ -26,8 +27,29 @@ pub struct CommandSpec {
     pub usage: String,
 }
 
+/// Where a plugin's manifest came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestSource {
+    /// The `plaza:manifest` custom section inside the component (`plaza package`).
+    Embedded,
+    /// A `plaza.toml` file beside the component.
+    File(String),
+    /// None was supplied: derived from `describe` and the component's imports. Development
+    /// only; admins cannot install such a plugin through the CLI.
+    Derived,
+}
+
 /// A plugin ready to instantiate: one `InstancePre`, reused for every fresh instance.
 pub struct Plugin {
+    /// What the plugin declares: capabilities with reasons, events, commands, config, limits.
+    pub manifest: Manifest,
+    /// Where the manifest came from.
+    pub manifest_source: ManifestSource,
+    /// SHA-256 of the component bytes (including an embedded manifest), hex.
+    pub digest: String,
+    /// The component bytes, kept so the admin store can persist the package.
+    pub bytes: Arc<Vec<u8>>,
     /// Name, from `describe`.
     pub name: String,
     /// Version, from `describe`.
@@ -58,15 +80,31 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Whether the plugin offers the slash command `name`.
+    /// Whether the plugin offers the slash command `name` (per `describe` and its manifest).
     pub fn offers_command(&self, name: &str) -> bool {
-        self.commands.iter().any(|c| c.name == name)
+        self.commands.iter().any(|c| c.name == name) && self.manifest.offers_command(name)
+    }
+
+    /// The capabilities its manifest requests.
+    pub fn requested(&self) -> GrantSet {
+        self.manifest.requested_capabilities().into_iter().collect()
     }
 }
 
 impl Runtime {
-    /// Compiles (or loads from the cache), links and describes a plugin.
+    /// Compiles (or loads from the cache), links and describes a plugin. Its manifest is the
+    /// embedded one, else `manifest` (e.g. read from a file), else derived for development.
     pub async fn load(&self, bytes: &[u8], origin: &str) -> Result<Arc<Plugin>, PlazaError> {
+        self.load_with_manifest(bytes, origin, None).await
+    }
+
+    /// Like [`Runtime::load`], with a manifest to use when none is embedded.
+    pub async fn load_with_manifest(
+        &self,
+        bytes: &[u8],
+        origin: &str,
+        manifest: Option<(Manifest, ManifestSource)>,
+    ) -> Result<Arc<Plugin>, PlazaError> {
         let origin = origin.to_string();
         if let Some(reason) = inspect::not_a_component(bytes) {
             return Err(PlazaError::NotAComponent { origin, reason });
@@ -92,7 +130,26 @@ impl Runtime {
             reason: format!("{e:#}"),
         })?;
 
+        let embedded = embed::extract(bytes).map_err(|e| PlazaError::NotAComponent {
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })?;
+        let given = match embedded {
+            Some(text) => Some((
+                Manifest::from_toml(&text, &format!("{origin} (embedded manifest)"))?,
+                ManifestSource::Embedded,
+            )),
+            None => manifest,
+        };
         let mut plugin = Plugin {
+            // Replaced below once `describe` has answered.
+            manifest: Manifest::from_toml(&derived_manifest_toml("placeholder", "0.0.0", "", &[], &[]), "derived")?,
+            manifest_source: ManifestSource::Derived,
+            digest: {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(bytes))
+            },
+            bytes: Arc::new(bytes.to_vec()),
             name: String::new(),
             version: String::new(),
             description: String::new(),
@@ -133,16 +190,44 @@ impl Runtime {
                 usage: c.usage,
             })
             .collect();
+        let (manifest, source) = match given {
+            Some(pair) => pair,
+            None => {
+                let commands: Vec<&str> = plugin.commands.iter().map(|c| c.name.as_str()).collect();
+                let text = derived_manifest_toml(
+                    &plugin.name,
+                    &plugin.version,
+                    &plugin.description,
+                    &plugin.summary.capabilities,
+                    &commands,
+                );
+                let manifest = Manifest::from_toml(&text, &format!("{origin} (derived manifest)"))?;
+                (manifest, ManifestSource::Derived)
+            }
+        };
+        check_manifest_matches(&plugin, &manifest, &origin)?;
+        plugin.manifest = manifest;
+        plugin.manifest_source = source;
         Ok(Arc::new(plugin))
     }
 
-    /// Reads a plugin file and loads it.
+    /// Reads a plugin file and loads it; a `plaza.toml` beside it is its manifest unless one is
+    /// embedded.
     pub async fn load_file(&self, path: &std::path::Path) -> Result<Arc<Plugin>, PlazaError> {
         let bytes = std::fs::read(path).map_err(|source| PlazaError::ReadPlugin {
             path: path.to_path_buf(),
             source,
         })?;
-        self.load(&bytes, &path.display().to_string()).await
+        let beside = path.with_file_name(MANIFEST_FILE);
+        let manifest = match std::fs::read_to_string(&beside) {
+            Ok(text) => {
+                let origin = beside.display().to_string();
+                Some((Manifest::from_toml(&text, &origin)?, ManifestSource::File(origin)))
+            }
+            Err(_) => None,
+        };
+        self.load_with_manifest(&bytes, &path.display().to_string(), manifest)
+            .await
     }
 
     async fn describe(&self, plugin: &Plugin) -> Result<crate::wit::latest::types::PluginInfo, String> {
@@ -155,6 +240,8 @@ impl Runtime {
             grants: Arc::new(GrantSet::none()),
             store: Arc::new(crate::storage::memory::MemoryStore::new()),
             limits: self.limits.clone(),
+            pseudonyms: crate::dispatch::pseudonym::Pseudonyms::new([0; 32]),
+            rate: Arc::default(),
         };
         let cpu_ms = self.limits.cpu_ms;
         let execution = invoke::execute(self, plugin, call, Call::Describe, cpu_ms).await;
@@ -200,6 +287,111 @@ fn check_world(summary: &ComponentSummary, origin: &str) -> Result<(), PlazaErro
                 }
             ),
         });
+    }
+    Ok(())
+}
+
+/// A manifest for a component that came without one (development runs): it requests what the
+/// component's imports can use, every read capability, commands and the review hook.
+fn derived_manifest_toml(
+    name: &str,
+    version: &str,
+    description: &str,
+    imported: &[Capability],
+    commands: &[&str],
+) -> String {
+    use std::fmt::Write as _;
+    let version = semver::Version::parse(version)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "0.0.0".into());
+    let description = if description.trim().is_empty() {
+        "(no description)"
+    } else {
+        description
+    };
+    let mut text = format!(
+        "[plugin]\nid = {}\nversion = {}\napi = {}\nauthors = [\"unknown (no manifest)\"]\ndescription = {}\n\n[capabilities]\n",
+        toml_str(name),
+        toml_str(&version),
+        toml_str(crate::wit::latest::VERSION),
+        toml_str(&description.chars().take(500).collect::<String>()),
+    );
+    let mut caps: Vec<Capability> = imported
+        .iter()
+        .copied()
+        .filter(|c| *c != Capability::HttpFetch)
+        .collect();
+    caps.extend([
+        Capability::MessagesRead,
+        Capability::MessagesReadMentions,
+        Capability::ReactionsRead,
+        Capability::MembersRead,
+        Capability::MembersIdentity,
+        Capability::ModerationReview,
+    ]);
+    if !commands.is_empty() {
+        caps.push(Capability::Commands);
+    }
+    caps.sort();
+    caps.dedup();
+    for cap in caps {
+        let _ = writeln!(
+            text,
+            "{} = {{ reason = \"no manifest: derived for local development\" }}",
+            toml_str(cap.name())
+        );
+    }
+    let events: Vec<String> = crate::manifest::EVENT_TYPES.iter().map(|e| toml_str(e)).collect();
+    let _ = write!(text, "\n[events]\nsubscribe = [{}]\n", events.join(", "));
+    for c in commands {
+        let _ = write!(
+            text,
+            "\n[[commands]]\nname = {}\ndescription = \"(derived)\"\nusage = {}\n",
+            toml_str(c),
+            toml_str(&format!("/{c}"))
+        );
+    }
+    text
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn check_manifest_matches(plugin: &Plugin, manifest: &Manifest, origin: &str) -> Result<(), PlazaError> {
+    let mismatch = |what: String| PlazaError::Load {
+        origin: origin.to_string(),
+        reason: format!("its manifest does not match the component: {what}"),
+    };
+    if manifest.id().as_str() != plugin.name {
+        return Err(mismatch(format!(
+            "manifest id is `{}` but the component describes itself as `{}`",
+            manifest.id().as_str(),
+            plugin.name
+        )));
+    }
+    if manifest.version().to_string() != plugin.version {
+        return Err(mismatch(format!(
+            "manifest version is {} but the component describes itself as {}",
+            manifest.version(),
+            plugin.version
+        )));
+    }
+    if let Some(api) = &plugin.summary.wit_version {
+        if &manifest.plugin.api != api {
+            return Err(mismatch(format!(
+                "manifest api is {} but the component was built against plaza:plugin@{api}",
+                manifest.plugin.api
+            )));
+        }
+    }
+    for c in &plugin.commands {
+        if !manifest.offers_command(&c.name) {
+            return Err(mismatch(format!(
+                "the component offers /{} but the manifest does not list it",
+                c.name
+            )));
+        }
     }
     Ok(())
 }

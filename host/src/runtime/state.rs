@@ -29,6 +29,10 @@ pub struct CallContext {
     pub store: Arc<dyn CommunityStore>,
     /// Limits for this invocation.
     pub limits: Arc<Limits>,
+    /// Derives the pseudonyms members have for this plugin.
+    pub pseudonyms: crate::dispatch::pseudonym::Pseudonyms,
+    /// Message budgets shared by all invocations.
+    pub rate: Arc<crate::host_api::rate_limit::RateLimiter>,
 }
 
 /// Store data for one plugin instance.

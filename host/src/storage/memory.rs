@@ -27,6 +27,7 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
+    pub(super) admin: super::memory_admin::AdminState,
 }
 
 impl MemoryStore {

@@ -11,7 +11,11 @@
 //! same trait for persistent hosts.
 
 pub mod admin;
+#[cfg(test)]
+mod conformance;
 pub mod memory;
+mod memory_admin;
+pub mod sqlite;
 
 use crate::effects::Action;
 use crate::event::{Event, MemberProfile};

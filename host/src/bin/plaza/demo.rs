@@ -7,25 +7,31 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use plaza_host::dispatch::IngestReport;
+use plaza_host::event::ConfigEntry;
 use plaza_host::event::{parse_jsonl, EventDefaults, EventKind};
 use plaza_host::runtime::report::LogLevel;
 use plaza_host::runtime::Plugin;
+use plaza_host::storage::admin::AuditQuery;
 use plaza_host::{Capability, GrantSet, InvocationReport, Plaza, PlazaConfig};
+use tempfile::TempDir;
 
 use crate::print;
 
 /// The scripted event stream.
 const SCRIPT: &str = include_str!("demo.jsonl");
-/// The sample plugins, by component file name.
-const PLUGINS: [&str; 3] = ["welcome_bot.wasm", "anti_spam.wasm", "poll.wasm"];
+/// The packaged sample plugins (`plaza package` output), by file name.
+const PLUGINS: [&str; 3] = ["welcome-bot.wasm", "anti-spam.wasm", "poll.wasm"];
 const COMMUNITY: &str = "rust-lovers";
 const SECOND_COMMUNITY: &str = "book-club";
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Folder holding welcome_bot.wasm, anti_spam.wasm and poll.wasm.
-    #[arg(long, value_name = "DIR", default_value = "target/wasm32-wasip2/ci")]
+    /// Folder holding the packaged welcome-bot.wasm, anti-spam.wasm and poll.wasm.
+    #[arg(long, value_name = "DIR", default_value = "target/plugins")]
     plugins_dir: PathBuf,
+    /// Data directory for the embedded store (default: a new temporary one, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Print every report as JSON lines instead of the transcript.
     #[arg(long)]
     json: bool,
@@ -139,7 +145,7 @@ async fn load(plaza: &Plaza, dir: &Path, file: &str, t: &Transcript) -> anyhow::
     let path = dir.join(file);
     if !path.exists() {
         anyhow::bail!(
-            "sample plugin {} not found; build the sample plugins first (`cargo xtask demo` does it)",
+            "sample plugin {} not found; build and package the sample plugins first (`cargo xtask demo` does it)",
             path.display()
         );
     }
@@ -156,17 +162,9 @@ async fn load(plaza: &Plaza, dir: &Path, file: &str, t: &Transcript) -> anyhow::
     Ok(plugin)
 }
 
-/// What the admin grants: everything the plugin's imports use, plus commands and the review
-/// hook for the moderator.
+/// Everything the plugin's manifest requests.
 fn requested(plugin: &Plugin) -> GrantSet {
-    let mut g: GrantSet = plugin.summary.capabilities.iter().copied().collect();
-    if !plugin.commands.is_empty() {
-        g.insert(Capability::Commands);
-    }
-    if plugin.name.contains("spam") {
-        g.insert(Capability::ModerationReview);
-    }
-    g
+    plugin.requested()
 }
 
 fn names(g: &GrantSet) -> String {
@@ -182,10 +180,21 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         actions: 0,
         denied: 0,
     };
-    let plaza = Plaza::new(PlazaConfig::default()).context("starting the Plaza host")?;
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = TempDir::new()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let plaza = Plaza::open(&data_dir, PlazaConfig::default())
+        .await
+        .context("starting the Plaza host")?;
     t.say(format!(
-        "Plaza demo: sample plugins from {}",
-        args.plugins_dir.display()
+        "Plaza demo: sample plugins from {}, embedded store in {}",
+        args.plugins_dir.display(),
+        data_dir.display()
     ));
     let mut plugins = Vec::new();
     for file in PLUGINS {
@@ -199,7 +208,9 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for plugin in &plugins {
         let grants = requested(plugin);
         t.say(format!("  install {:<12} granted: {}", plugin.name, names(&grants)));
-        let report = plaza.install(COMMUNITY, plugin.clone(), grants, Vec::new()).await?;
+        let report = plaza
+            .install(COMMUNITY, plugin.clone(), grants, config_for(plugin, "Rust Lovers"))
+            .await?;
         t.invocation(&report);
     }
 
@@ -238,6 +249,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("welcome plugin missing")?;
     let mut partial = requested(welcome);
     partial.remove(Capability::MessagesSend);
+    partial.remove(Capability::MembersRead);
     t.say(format!(
         "  install {:<12} asked for: {}; granted: {}",
         welcome.name,
@@ -245,7 +257,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         names(&partial)
     ));
     let report = plaza
-        .install(SECOND_COMMUNITY, welcome.clone(), partial, Vec::new())
+        .install(
+            SECOND_COMMUNITY,
+            welcome.clone(),
+            partial,
+            config_for(welcome, "Book Club"),
+        )
         .await?;
     t.invocation(&report);
     let mut defaults = EventDefaults::new(SECOND_COMMUNITY, last_ms);
@@ -256,6 +273,33 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     t.say(format!("  {}  {}", clock(join.meta.timestamp_ms), headline(&join.kind)));
     let report = plaza.ingest(join).await?;
     t.ingest(&report);
+
+    if !t.json {
+        println!("\n== what the admin of `{SECOND_COMMUNITY}` sees (plaza plugins / plaza audit)");
+        for status in plaza.plugin_statuses(SECOND_COMMUNITY)? {
+            let state = if status.enabled { "enabled" } else { "disabled" };
+            println!("  {} {}: {state}", status.plugin, status.version);
+            for r in &status.requested {
+                let mark = if r.granted { "granted    " } else { "not granted" };
+                println!("    {:<20} {mark}  {}", r.capability.to_string(), r.reason);
+            }
+        }
+        let query = AuditQuery {
+            community: Some(SECOND_COMMUNITY.into()),
+            limit: Some(8),
+            ..AuditQuery::default()
+        };
+        for e in plaza.audit_log(&query)? {
+            println!(
+                "    audit #{:<4} {:<8} {:<18} {:<8} {}",
+                e.seq,
+                e.kind,
+                e.capability.as_deref().unwrap_or("-"),
+                e.outcome,
+                e.detail
+            );
+        }
+    }
 
     let posted = plaza
         .store()
@@ -275,4 +319,21 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The install configuration the demo admin sets: where welcome-bot greets, and the name it uses.
+fn config_for(plugin: &Plugin, community_name: &str) -> Vec<ConfigEntry> {
+    if !plugin.manifest.config.contains_key("channel") {
+        return Vec::new();
+    }
+    vec![
+        ConfigEntry {
+            key: "channel".into(),
+            value: "general".into(),
+        },
+        ConfigEntry {
+            key: "community-name".into(),
+            value: community_name.into(),
+        },
+    ]
 }

@@ -1,7 +1,9 @@
 //! `plaza`: run, inspect and demo Plaza community plugins.
 
+mod admin;
 mod demo;
 mod inspect;
+mod package;
 mod print;
 mod run;
 
@@ -44,6 +46,135 @@ Examples:
   plaza demo --plugins-dir target/wasm32-wasip2/ci
   plaza demo --plugins-dir DIR --json   (every report as JSON lines)")]
     Demo(demo::DemoArgs),
+    /// Embed a plaza.toml manifest into a component, so one .wasm file ships the plugin.
+    #[command(after_help = "\
+Examples:
+  plaza package target/wasm32-wasip2/release/poll.wasm --manifest sample-plugins/poll/plaza.toml -o poll.wasm")]
+    Package(package::PackageArgs),
+    /// Create or list communities.
+    #[command(after_help = "\
+Examples:
+  plaza community create rust-lovers --data-dir ./plaza-data
+  plaza community list --json")]
+    Community {
+        #[command(subcommand)]
+        command: admin::CommunityCommand,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Install a packaged plugin in a community; nothing is granted unless you say so.
+    #[command(after_help = "\
+Examples:
+  plaza install poll.wasm -c rust-lovers
+  plaza install welcome-bot.wasm -c rust-lovers --grant messages:send,storage:kv --config channel=general")]
+    Install {
+        #[command(flatten)]
+        args: admin::InstallArgs,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Grant capabilities the plugin requests.
+    #[command(after_help = "Example:\n  plaza grant -c rust-lovers -p poll messages:send storage:kv")]
+    Grant {
+        #[command(flatten)]
+        target: admin::Target,
+        /// Capabilities (names or comma-separated lists).
+        #[arg(required = true)]
+        capabilities: Vec<String>,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Revoke capabilities; the plugin's next host call needing one is denied.
+    #[command(after_help = "Example:\n  plaza revoke -c rust-lovers -p poll messages:send")]
+    Revoke {
+        #[command(flatten)]
+        target: admin::Target,
+        /// Capabilities (names or comma-separated lists).
+        #[arg(required = true)]
+        capabilities: Vec<String>,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Deliver events to an install again.
+    Enable {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Stop delivering events to an install (the kill switch).
+    Disable {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Change an install's configuration (KEY=VALUE, checked against the manifest's schema).
+    Config {
+        #[command(flatten)]
+        target: admin::Target,
+        /// KEY=VALUE items.
+        #[arg(required = true)]
+        items: Vec<String>,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Offer a new version of an installed plugin; one asking for more waits for approval.
+    #[command(after_help = "Example:\n  plaza upgrade poll-0.2.0.wasm -c rust-lovers")]
+    Upgrade {
+        /// The packaged new version.
+        plugin: std::path::PathBuf,
+        /// The community.
+        #[arg(long, short)]
+        community: String,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Approve a waiting upgrade: grant what it adds and switch to it.
+    Approve {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Reject a waiting upgrade.
+    RejectUpgrade {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Uninstall a plugin; its data in the community is deleted.
+    Uninstall {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Read the audit log.
+    #[command(after_help = "Example:\n  plaza audit -c rust-lovers -p poll --limit 20")]
+    Audit {
+        #[command(flatten)]
+        args: admin::AuditArgs,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Show a community's plugins: version, state, requested vs granted, health.
+    Plugins {
+        /// The community.
+        #[arg(long, short)]
+        community: String,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Deliver an event file to the communities in the data directory.
+    Ingest {
+        /// The event file (JSON lines).
+        #[arg(long)]
+        events: std::path::PathBuf,
+        #[command(flatten)]
+        common: admin::Common,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +192,33 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Demo(args) => demo::demo(args).await,
+            Command::Package(args) => package::package(args).await,
+            Command::Community { command, common } => admin::community(common, command).await,
+            Command::Install { args, common } => admin::install(common, args).await,
+            Command::Grant {
+                target,
+                capabilities,
+                common,
+            } => admin::grant(common, target, capabilities, false).await,
+            Command::Revoke {
+                target,
+                capabilities,
+                common,
+            } => admin::grant(common, target, capabilities, true).await,
+            Command::Enable { target, common } => admin::enable(common, target, true).await,
+            Command::Disable { target, common } => admin::enable(common, target, false).await,
+            Command::Config { target, items, common } => admin::config(common, target, items).await,
+            Command::Upgrade {
+                plugin,
+                community,
+                common,
+            } => admin::upgrade(common, plugin, community).await,
+            Command::Approve { target, common } => admin::approve(common, target, true).await,
+            Command::RejectUpgrade { target, common } => admin::approve(common, target, false).await,
+            Command::Uninstall { target, common } => admin::uninstall(common, target).await,
+            Command::Audit { args, common } => admin::audit(common, args).await,
+            Command::Plugins { community, common } => admin::plugins(common, community).await,
+            Command::Ingest { events, common } => admin::ingest(common, events).await,
         }
     });
     match result {

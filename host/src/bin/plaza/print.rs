@@ -174,3 +174,9 @@ pub fn pretty_decision(d: &ReviewDecision) -> String {
         ReviewDecision::Rewrite { text } => format!("  review: rewritten to {}", quote(text)),
     }
 }
+
+/// `HH:MM:SS` (UTC) of a timestamp in ms.
+pub fn clock(ms: u64) -> String {
+    let secs = (ms / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
+}

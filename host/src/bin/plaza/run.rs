@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use plaza_host::event::{parse_jsonl, ConfigEntry, EventDefaults};
-use plaza_host::{Capability, GrantSet, Plaza, PlazaConfig};
+use plaza_host::{GrantSet, Plaza, PlazaConfig};
 use serde_json::json;
 
 use crate::print;
@@ -19,8 +19,8 @@ pub struct RunArgs {
     /// The event file: one JSON event per line (blank lines and `#` comments are skipped).
     #[arg(long, value_name = "E.jsonl")]
     events: PathBuf,
-    /// Capabilities to grant: a comma-separated list, `all` or `none`; repeatable.
-    /// Default: what the plugin's imports use, plus `moderation:review` and `commands`.
+    /// Capabilities to grant: a comma-separated list, `all` (everything the manifest requests)
+    /// or `none`; repeatable. Default: everything the manifest requests.
     #[arg(long, value_name = "LIST")]
     grant: Vec<String>,
     /// Install configuration as KEY=VALUE; repeatable.
@@ -68,18 +68,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let plaza = Plaza::new(PlazaConfig::default())?;
     let plugin = plaza.load_plugin_file(&args.plugin).await?;
+    let requested = plugin.requested();
     let grants = if args.grant.is_empty() {
-        let mut g: GrantSet = plugin.summary.capabilities.iter().copied().collect();
-        g.insert(Capability::ModerationReview);
-        g.insert(Capability::Commands);
-        g
+        requested
     } else {
         let mut g = GrantSet::none();
         for list in &args.grant {
-            for cap in GrantSet::parse_list(list)
-                .with_context(|| format!("--grant {list:?}"))?
-                .iter()
-            {
+            let parsed = match list.trim() {
+                "all" => requested.clone(),
+                _ => GrantSet::parse_list(list).with_context(|| format!("--grant {list:?}"))?,
+            };
+            for cap in parsed.iter() {
                 g.insert(cap);
             }
         }
@@ -90,6 +89,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     out.json(json!({
         "kind": "loaded", "plugin": plugin.name, "version": plugin.version,
         "file": args.plugin.display().to_string(), "cache": plugin.cache, "compile_ms": plugin.compile_ms,
+        "manifest": plugin.manifest_source,
         "grants": grants.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
     }));
     if args.pretty {
@@ -112,7 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for event in events {
         let community = event.meta.community.clone();
         if installed.insert(community.clone()) {
-            plaza.ensure_community(&community);
+            plaza.ensure_community(&community)?;
             let report = plaza
                 .install(&community, plugin.clone(), grants.clone(), config.clone())
                 .await?;

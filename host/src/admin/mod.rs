@@ -1,0 +1,584 @@
+//! What community admins do: create communities; install a plugin (seeing what it requests and
+//! why); grant or revoke each capability; enable or disable it; change its configuration;
+//! upgrade it (a version asking for more waits for approval while the old one keeps serving);
+//! uninstall it; read the audit log.
+//!
+//! Every change is written to the store first, then to the dispatcher's live view, so a revoke
+//! takes effect on the running plugins' next host call. Every change is audited.
+
+pub mod status;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::capability::{Capability, GrantSet, LiveGrants};
+use crate::dispatch::{now_ms, Install, Plaza};
+use crate::error::{PlazaError, Result};
+use crate::event::{ConfigEntry, EventKind};
+use crate::runtime::report::InvocationReport;
+use crate::runtime::Plugin;
+use crate::storage::admin::{AuditEntry, AuditQuery, CommunityRecord, InstallRecord, PendingUpgrade, PluginPackage};
+
+/// What an upgrade did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "upgrade", rename_all = "kebab-case")]
+pub enum UpgradeOutcome {
+    /// The new version serves now (it asked for nothing new).
+    Applied {
+        from: String,
+        to: String,
+        report: Box<InvocationReport>,
+    },
+    /// The new version asks for more; it waits for the admin's approval and the old version
+    /// keeps serving with the old grants.
+    Pending {
+        from: String,
+        to: String,
+        added: Vec<Capability>,
+    },
+}
+
+/// The host's secret for member pseudonyms, kept in the data directory (created on first use,
+/// readable by the owner only).
+pub fn host_secret(data_dir: &Path) -> Result<[u8; 32]> {
+    let path = data_dir.join("pseudonym.key");
+    let context = |e: std::io::Error| PlazaError::Other(anyhow::anyhow!("pseudonym key {}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.as_slice().try_into().map_err(|_| {
+            PlazaError::Other(anyhow::anyhow!(
+                "pseudonym key {} is damaged (expected 32 bytes)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = crate::dispatch::pseudonym::Pseudonyms::random_secret().map_err(context)?;
+            std::fs::create_dir_all(data_dir).map_err(context)?;
+            write_private(&path, &secret).map_err(context)?;
+            Ok(secret)
+        }
+        Err(e) => Err(context(e)),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+fn names(caps: impl IntoIterator<Item = Capability>) -> String {
+    let list: Vec<String> = caps.into_iter().map(|c| c.to_string()).collect();
+    if list.is_empty() {
+        "nothing".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+impl Plaza {
+    /// Loads every install from the store into the dispatcher (at open).
+    pub(crate) async fn load_installs(&self) -> Result<()> {
+        for community in self.store.communities()? {
+            for record in self.store.installs(&community.id)? {
+                let plugin = self.load_package(&record.digest, &community.id).await?;
+                let pending = match &record.pending {
+                    Some(p) => Some((self.load_package(&p.digest, &community.id).await?, p.clone())),
+                    None => None,
+                };
+                self.cache_install(self.install_from(record, plugin, pending));
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_package(&self, digest: &str, community: &str) -> Result<Arc<Plugin>> {
+        let package = self.store.package(digest)?.ok_or_else(|| {
+            PlazaError::Other(anyhow::anyhow!(
+                "community `{community}`: package {digest} is missing from the store"
+            ))
+        })?;
+        let origin = format!("{}@{} (stored package)", package.plugin_id, package.version);
+        let manifest = crate::manifest::Manifest::from_toml(&package.manifest_toml, &origin)?;
+        self.runtime
+            .load_with_manifest(
+                &package.component,
+                &origin,
+                Some((manifest, crate::runtime::plugin::ManifestSource::Embedded)),
+            )
+            .await
+    }
+
+    fn install_from(
+        &self,
+        record: InstallRecord,
+        plugin: Arc<Plugin>,
+        pending: Option<(Arc<Plugin>, PendingUpgrade)>,
+    ) -> Install {
+        Install {
+            community: record.community,
+            limits: self.limits_for(&plugin),
+            plugin,
+            grants: LiveGrants::new(record.grants),
+            enabled: record.enabled,
+            config: record.config,
+            pending,
+        }
+    }
+
+    fn record_of(&self, install: &Install, installed_ms: u64) -> InstallRecord {
+        InstallRecord {
+            community: install.community.clone(),
+            plugin_id: install.plugin.name.clone(),
+            digest: install.plugin.digest.clone(),
+            version: install.plugin.version.clone(),
+            enabled: install.enabled,
+            grants: install.grants.snapshot(),
+            config: install.config.clone(),
+            installed_ms,
+            pending: install.pending.as_ref().map(|(_, p)| p.clone()),
+        }
+    }
+
+    /// Writes the install to the store, then to the live view.
+    fn save_install(&self, install: Install) -> Result<()> {
+        let installed_ms = self
+            .store
+            .install(&install.community, &install.plugin.name)?
+            .map_or_else(now_ms, |r| r.installed_ms);
+        self.store.put_install(&self.record_of(&install, installed_ms))?;
+        // Keep the same LiveGrants handle so running invocations see the change.
+        if let Ok(current) = self.install_of(&install.community, &install.plugin.name) {
+            current.grants.set(install.grants.snapshot());
+            self.cache_install(Install {
+                grants: current.grants,
+                ..install
+            });
+        } else {
+            self.cache_install(install);
+        }
+        Ok(())
+    }
+
+    fn store_package(&self, plugin: &Plugin) -> Result<()> {
+        self.store.put_package(&PluginPackage {
+            digest: plugin.digest.clone(),
+            plugin_id: plugin.name.clone(),
+            version: plugin.version.clone(),
+            manifest_toml: plugin.manifest.to_toml(),
+            component: plugin.bytes.to_vec(),
+        })?;
+        Ok(())
+    }
+
+    fn audit(
+        &self,
+        install: &Install,
+        kind: &str,
+        capability: Option<Capability>,
+        outcome: &str,
+        detail: String,
+    ) -> Result<()> {
+        self.audit_entry(
+            &install.community,
+            &install.plugin.name,
+            &install.plugin.version,
+            kind,
+            capability,
+            outcome,
+            detail,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit_entry(
+        &self,
+        community: &str,
+        plugin: &str,
+        version: &str,
+        kind: &str,
+        capability: Option<Capability>,
+        outcome: &str,
+        detail: String,
+    ) -> Result<()> {
+        self.store.append_audit(&[AuditEntry {
+            seq: 0,
+            time_ms: now_ms(),
+            community: community.to_string(),
+            plugin: plugin.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+            capability: capability.map(|c| c.to_string()),
+            outcome: outcome.to_string(),
+            detail,
+        }])?;
+        Ok(())
+    }
+
+    /// Creates an empty community.
+    pub fn create_community(&self, id: &str) -> Result<()> {
+        if id.trim().is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err(PlazaError::Other(anyhow::anyhow!(
+                "community id {id:?} must be 1 to 128 printable characters"
+            )));
+        }
+        match self.store.create_community(id, now_ms()) {
+            Err(crate::storage::admin::StoreError::Conflict(_)) => Err(PlazaError::CommunityExists(id.to_string())),
+            other => Ok(other?),
+        }
+    }
+
+    /// Creates the community unless it exists.
+    pub fn ensure_community(&self, id: &str) -> Result<()> {
+        if self.store.community_exists(id)? {
+            Ok(())
+        } else {
+            self.create_community(id)
+        }
+    }
+
+    /// Every community.
+    pub fn communities(&self) -> Result<Vec<CommunityRecord>> {
+        Ok(self.store.communities()?)
+    }
+
+    fn check_requested(&self, community: &str, plugin: &Plugin, grants: &GrantSet) -> Result<()> {
+        let requested = plugin.requested();
+        if let Some(cap) = grants.iter().find(|c| !requested.contains(*c)) {
+            return Err(PlazaError::NotRequested {
+                plugin: plugin.name.clone(),
+                community: community.to_string(),
+                capability: cap.to_string(),
+                requested: names(requested.iter()),
+            });
+        }
+        Ok(())
+    }
+
+    fn checked_config(&self, community: &str, plugin: &Plugin, config: Vec<ConfigEntry>) -> Result<Vec<ConfigEntry>> {
+        let mut merged: Vec<ConfigEntry> = plugin
+            .manifest
+            .config_defaults()
+            .into_iter()
+            .map(|(key, value)| ConfigEntry { key, value })
+            .collect();
+        for entry in config {
+            plugin
+                .manifest
+                .validate_config(&entry.key, &entry.value)
+                .map_err(|e| PlazaError::BadConfig {
+                    plugin: plugin.name.clone(),
+                    community: community.to_string(),
+                    reason: e.to_string(),
+                })?;
+            match merged.iter_mut().find(|e| e.key == entry.key) {
+                Some(existing) => existing.value = entry.value,
+                None => merged.push(entry),
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Installs `plugin` in `community` with `grants` (each must be requested by its manifest;
+    /// granting fewer is fine) and delivers `plugin-installed` to it.
+    pub async fn install(
+        &self,
+        community: &str,
+        plugin: Arc<Plugin>,
+        grants: GrantSet,
+        config: Vec<ConfigEntry>,
+    ) -> Result<InvocationReport> {
+        if !self.store.community_exists(community)? {
+            return Err(PlazaError::NoSuchCommunity(community.to_string()));
+        }
+        if self.store.install(community, &plugin.name)?.is_some() {
+            return Err(PlazaError::AlreadyInstalled {
+                plugin: plugin.name.clone(),
+                community: community.to_string(),
+            });
+        }
+        self.check_requested(community, &plugin, &grants)?;
+        let config = self.checked_config(community, &plugin, config)?;
+        self.store_package(&plugin)?;
+        let install = Install {
+            community: community.to_string(),
+            limits: self.limits_for(&plugin),
+            plugin: plugin.clone(),
+            grants: LiveGrants::new(grants.clone()),
+            enabled: true,
+            config: config.clone(),
+            pending: None,
+        };
+        self.save_install(install.clone())?;
+        self.audit(
+            &install,
+            "install",
+            None,
+            "ok",
+            format!(
+                "requested: {}; granted: {}",
+                names(plugin.requested().iter()),
+                names(grants.iter())
+            ),
+        )?;
+        for cap in grants.iter() {
+            self.audit(&install, "grant", Some(cap), "ok", "granted at install".into())?;
+        }
+        let event = self.host_event(community, EventKind::PluginInstalled { config }, None);
+        self.deliver_to(community, &plugin.name, &event).await
+    }
+
+    /// Grants capabilities (each must be requested by the manifest); returns the grants now held.
+    pub fn grant(&self, community: &str, plugin: &str, caps: &[Capability]) -> Result<GrantSet> {
+        let install = self.install_of(community, plugin)?;
+        let mut grants = install.grants.snapshot();
+        let added: GrantSet = caps.iter().copied().collect();
+        self.check_requested(community, &install.plugin, &added)?;
+        for cap in added.iter() {
+            grants.insert(cap);
+        }
+        self.save_install(Install {
+            grants: LiveGrants::new(grants.clone()),
+            ..install.clone()
+        })?;
+        for cap in added.iter() {
+            self.audit(&install, "grant", Some(cap), "ok", "granted by admin".into())?;
+        }
+        Ok(grants)
+    }
+
+    /// Revokes capabilities; the plugin's next host call that needs one is denied.
+    pub fn revoke(&self, community: &str, plugin: &str, caps: &[Capability]) -> Result<GrantSet> {
+        let install = self.install_of(community, plugin)?;
+        let mut grants = install.grants.snapshot();
+        for cap in caps {
+            grants.remove(*cap);
+        }
+        self.save_install(Install {
+            grants: LiveGrants::new(grants.clone()),
+            ..install.clone()
+        })?;
+        for cap in caps {
+            self.audit(&install, "revoke", Some(*cap), "ok", "revoked by admin".into())?;
+        }
+        Ok(grants)
+    }
+
+    /// Replaces an install's grants (each must be requested by the manifest).
+    pub fn set_grants(&self, community: &str, plugin: &str, grants: GrantSet) -> Result<()> {
+        let install = self.install_of(community, plugin)?;
+        let before = install.grants.snapshot();
+        self.check_requested(community, &install.plugin, &grants)?;
+        self.save_install(Install {
+            grants: LiveGrants::new(grants.clone()),
+            ..install.clone()
+        })?;
+        for cap in grants.iter().filter(|c| !before.contains(*c)) {
+            self.audit(&install, "grant", Some(cap), "ok", "granted by admin".into())?;
+        }
+        for cap in before.iter().filter(|c| !grants.contains(*c)) {
+            self.audit(&install, "revoke", Some(cap), "ok", "revoked by admin".into())?;
+        }
+        Ok(())
+    }
+
+    /// Turns delivery to an install on or off (the kill switch).
+    pub fn set_enabled(&self, community: &str, plugin: &str, enabled: bool) -> Result<()> {
+        let install = self.install_of(community, plugin)?;
+        self.save_install(Install {
+            enabled,
+            ..install.clone()
+        })?;
+        let kind = if enabled { "enable" } else { "disable" };
+        self.audit(&install, kind, None, "ok", format!("{kind}d by admin"))
+    }
+
+    /// Changes an install's configuration (checked against the manifest's schema) and delivers
+    /// `config-changed`.
+    pub async fn set_config(
+        &self,
+        community: &str,
+        plugin: &str,
+        config: Vec<ConfigEntry>,
+    ) -> Result<InvocationReport> {
+        let install = self.install_of(community, plugin)?;
+        let mut merged = install.config.clone();
+        for entry in self.checked_config(community, &install.plugin, config.clone())? {
+            if !config.iter().any(|c| c.key == entry.key) {
+                continue;
+            }
+            match merged.iter_mut().find(|e| e.key == entry.key) {
+                Some(existing) => existing.value = entry.value,
+                None => merged.push(entry),
+            }
+        }
+        self.save_install(Install {
+            config: merged.clone(),
+            ..install.clone()
+        })?;
+        let keys: Vec<&str> = config.iter().map(|c| c.key.as_str()).collect();
+        self.audit(&install, "config", None, "ok", format!("changed {}", keys.join(", ")))?;
+        let event = self.host_event(community, EventKind::ConfigChanged { config: merged }, None);
+        self.deliver_to(community, plugin, &event).await
+    }
+
+    /// Offers a new version of an installed plugin. If it requests nothing the serving version
+    /// did not, it takes over at once (grants it no longer requests are dropped); otherwise it
+    /// waits for [`Plaza::approve_upgrade`] and the old version keeps serving meanwhile.
+    pub async fn upgrade(&self, community: &str, new: Arc<Plugin>) -> Result<UpgradeOutcome> {
+        let install = self.install_of(community, &new.name)?;
+        let bad = |reason: String| PlazaError::BadUpgrade {
+            installed: install.plugin.name.clone(),
+            community: community.to_string(),
+            reason,
+        };
+        if new.digest == install.plugin.digest {
+            return Err(bad(format!("version {} is already serving", new.version)));
+        }
+        let old_requested = install.plugin.requested();
+        let added: Vec<Capability> = new.requested().iter().filter(|c| !old_requested.contains(*c)).collect();
+        self.store_package(&new)?;
+        let from = install.plugin.version.clone();
+        if added.is_empty() {
+            let report = self.switch_version(install, new.clone(), None).await?;
+            return Ok(UpgradeOutcome::Applied {
+                from,
+                to: new.version.clone(),
+                report: Box::new(report),
+            });
+        }
+        let pending = PendingUpgrade {
+            digest: new.digest.clone(),
+            version: new.version.clone(),
+            added_capabilities: added.clone(),
+            requested_ms: now_ms(),
+        };
+        self.save_install(Install {
+            pending: Some((new.clone(), pending)),
+            ..install.clone()
+        })?;
+        for cap in &added {
+            let reason = new.manifest.reason_for(*cap).unwrap_or("").to_string();
+            self.audit(
+                &install,
+                "upgrade-pending",
+                Some(*cap),
+                "pending",
+                format!("{} asks for it: {reason}", new.version),
+            )?;
+        }
+        Ok(UpgradeOutcome::Pending {
+            from,
+            to: new.version.clone(),
+            added,
+        })
+    }
+
+    /// Approves the waiting upgrade: its new capabilities are granted and it takes over.
+    pub async fn approve_upgrade(&self, community: &str, plugin: &str) -> Result<InvocationReport> {
+        let install = self.install_of(community, plugin)?;
+        let Some((new, pending)) = install.pending.clone() else {
+            return Err(PlazaError::NoPendingUpgrade {
+                plugin: plugin.to_string(),
+                community: community.to_string(),
+            });
+        };
+        for cap in &pending.added_capabilities {
+            self.audit(
+                &install,
+                "grant",
+                Some(*cap),
+                "ok",
+                format!("approved with upgrade to {}", new.version),
+            )?;
+        }
+        self.switch_version(install, new, Some(&pending.added_capabilities))
+            .await
+    }
+
+    /// Rejects the waiting upgrade; the serving version stays.
+    pub fn reject_upgrade(&self, community: &str, plugin: &str) -> Result<()> {
+        let install = self.install_of(community, plugin)?;
+        let Some((new, _)) = install.pending.clone() else {
+            return Err(PlazaError::NoPendingUpgrade {
+                plugin: plugin.to_string(),
+                community: community.to_string(),
+            });
+        };
+        self.save_install(Install {
+            pending: None,
+            ..install.clone()
+        })?;
+        self.audit(
+            &install,
+            "reject-upgrade",
+            None,
+            "rejected",
+            format!("upgrade to {} rejected", new.version),
+        )
+    }
+
+    async fn switch_version(
+        &self,
+        install: Install,
+        new: Arc<Plugin>,
+        approved: Option<&[Capability]>,
+    ) -> Result<InvocationReport> {
+        let requested = new.requested();
+        let mut grants: GrantSet = install
+            .grants
+            .snapshot()
+            .iter()
+            .filter(|c| requested.contains(*c))
+            .collect();
+        for cap in approved.unwrap_or(&[]) {
+            grants.insert(*cap);
+        }
+        let from = install.plugin.version.clone();
+        let upgraded = Install {
+            limits: self.limits_for(&new),
+            plugin: new.clone(),
+            grants: LiveGrants::new(grants),
+            pending: None,
+            ..install.clone()
+        };
+        self.save_install(upgraded.clone())?;
+        self.audit(&upgraded, "upgrade", None, "ok", format!("{from} → {}", new.version))?;
+        let event = self.host_event(
+            &install.community,
+            EventKind::PluginUpgraded {
+                from_version: from,
+                to_version: new.version.clone(),
+            },
+            None,
+        );
+        self.deliver_to(&install.community, &new.name, &event).await
+    }
+
+    /// Delivers `plugin-uninstalled`, removes the install and deletes its data in the community.
+    pub async fn uninstall(&self, community: &str, plugin: &str) -> Result<InvocationReport> {
+        let install = self.install_of(community, plugin)?;
+        let event = self.host_event(community, EventKind::PluginUninstalled, None);
+        let report = self.deliver_to(community, plugin, &event).await?;
+        self.store.delete_install(community, plugin)?;
+        self.uncache_install(community, plugin);
+        self.store.forget_plugin(community, plugin)?;
+        self.audit(
+            &install,
+            "uninstall",
+            None,
+            "ok",
+            "uninstalled; its data in this community was deleted".into(),
+        )?;
+        Ok(report)
+    }
+
+    /// Audit entries, oldest first.
+    pub fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        Ok(self.store.audit(query)?)
+    }
+}

@@ -1,0 +1,119 @@
+//! What an admin sees per install: version, state, each requested capability with its reason
+//! and whether it is granted, a waiting upgrade, and health from the audit log.
+
+use serde::Serialize;
+
+use crate::capability::Capability;
+use crate::dispatch::{Install, Plaza};
+use crate::error::Result;
+use crate::storage::admin::AuditQuery;
+
+/// How many recent audit entries health is computed from.
+const HEALTH_WINDOW: usize = 200;
+
+/// One requested capability.
+#[derive(Debug, Clone, Serialize)]
+pub struct Request {
+    /// The capability.
+    pub capability: Capability,
+    /// Why the plugin says it needs it.
+    pub reason: String,
+    /// Whether the admin granted it.
+    pub granted: bool,
+}
+
+/// A waiting upgrade.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingStatus {
+    /// Its version.
+    pub version: String,
+    /// What it asks for beyond the serving version, with reasons.
+    pub added: Vec<Request>,
+}
+
+/// Health over the install's recent audit entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// Failed invocations among the recent entries.
+    pub recent_failures: usize,
+    /// Denied host calls among the recent entries.
+    pub recent_denied_calls: usize,
+    /// The newest failure: reason code and what happened.
+    pub last_failure: Option<String>,
+}
+
+/// An install as the admin sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    /// The plugin id.
+    pub plugin: String,
+    /// The serving version.
+    pub version: String,
+    /// What it does.
+    pub description: String,
+    /// Whether events are delivered.
+    pub enabled: bool,
+    /// Requested capabilities, each with reason and grant.
+    pub requested: Vec<Request>,
+    /// A waiting upgrade.
+    pub pending_upgrade: Option<PendingStatus>,
+    /// Recent health.
+    pub health: Health,
+}
+
+impl Plaza {
+    /// Status of every install in a community, in install order.
+    pub fn plugin_statuses(&self, community: &str) -> Result<Vec<PluginStatus>> {
+        self.installs(community)?.iter().map(|i| self.status_of(i)).collect()
+    }
+
+    fn status_of(&self, install: &Install) -> Result<PluginStatus> {
+        let grants = install.grants.snapshot();
+        let manifest = &install.plugin.manifest;
+        let requested = manifest
+            .requested_capabilities()
+            .into_iter()
+            .map(|capability| Request {
+                capability,
+                reason: manifest.reason_for(capability).unwrap_or("").to_string(),
+                granted: grants.contains(capability),
+            })
+            .collect();
+        let pending_upgrade = install.pending.as_ref().map(|(new, p)| PendingStatus {
+            version: p.version.clone(),
+            added: p
+                .added_capabilities
+                .iter()
+                .map(|c| Request {
+                    capability: *c,
+                    reason: new.manifest.reason_for(*c).unwrap_or("").to_string(),
+                    granted: false,
+                })
+                .collect(),
+        });
+        let recent = self.store.audit(&AuditQuery {
+            community: Some(install.community.clone()),
+            plugin: Some(install.plugin.name.clone()),
+            after_seq: None,
+            limit: Some(HEALTH_WINDOW),
+        })?;
+        let health = Health {
+            recent_failures: recent.iter().filter(|e| e.kind == "failure").count(),
+            recent_denied_calls: recent.iter().filter(|e| e.kind == "denied").count(),
+            last_failure: recent
+                .iter()
+                .rev()
+                .find(|e| e.kind == "failure")
+                .map(|e| format!("{}: {}", e.outcome, e.detail)),
+        };
+        Ok(PluginStatus {
+            plugin: install.plugin.name.clone(),
+            version: install.plugin.version.clone(),
+            description: install.plugin.description.clone(),
+            enabled: install.enabled,
+            requested,
+            pending_upgrade,
+            health,
+        })
+    }
+}

@@ -1,0 +1,411 @@
+//! Admin commands over the embedded store: communities, installs, grants, upgrades, audit.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use plaza_host::admin::status::PluginStatus;
+use plaza_host::admin::UpgradeOutcome;
+use plaza_host::event::ConfigEntry;
+use plaza_host::runtime::plugin::ManifestSource;
+use plaza_host::storage::admin::AuditQuery;
+use plaza_host::{Capability, GrantSet, InvocationReport, Plaza, PlazaConfig};
+use serde_json::json;
+
+use crate::print;
+
+/// Where the host's database lives, and how to print.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// The data directory holding the embedded database (created on first use).
+    #[arg(long, env = "PLAZA_DATA_DIR", default_value = "plaza-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Names an install.
+#[derive(Args)]
+pub struct Target {
+    /// The community.
+    #[arg(long, short)]
+    community: String,
+    /// The plugin id.
+    #[arg(long, short)]
+    plugin: String,
+}
+
+#[derive(Subcommand)]
+pub enum CommunityCommand {
+    /// Create a community.
+    Create {
+        /// Its id.
+        id: String,
+    },
+    /// List communities.
+    List,
+}
+
+pub async fn open(common: &Common) -> anyhow::Result<Plaza> {
+    Ok(Plaza::open(&common.data_dir, PlazaConfig::default()).await?)
+}
+
+fn emit(common: &Common, value: serde_json::Value, text: impl FnOnce()) {
+    if common.json {
+        println!("{value}");
+    } else {
+        text();
+    }
+}
+
+pub async fn community(common: Common, command: CommunityCommand) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    match command {
+        CommunityCommand::Create { id } => {
+            plaza.create_community(&id)?;
+            emit(&common, json!({"created": id}), || println!("created community `{id}`"));
+        }
+        CommunityCommand::List => {
+            let list = plaza.communities()?;
+            emit(&common, serde_json::to_value(&list)?, || {
+                for c in &list {
+                    let installs = plaza.installs(&c.id).map(|i| i.len()).unwrap_or(0);
+                    println!("{:<24} {installs} plugin(s)", c.id);
+                }
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_caps(items: &[String]) -> anyhow::Result<Vec<Capability>> {
+    let mut caps = Vec::new();
+    for item in items {
+        caps.extend(GrantSet::parse_list(item)?.iter());
+    }
+    anyhow::ensure!(!caps.is_empty(), "name at least one capability, e.g. messages:send");
+    Ok(caps)
+}
+
+pub fn parse_config(items: &[String]) -> anyhow::Result<Vec<ConfigEntry>> {
+    items
+        .iter()
+        .map(|item| {
+            let (key, value) = item
+                .split_once('=')
+                .with_context(|| format!("config {item:?}: expected KEY=VALUE"))?;
+            Ok(ConfigEntry {
+                key: key.trim().to_string(),
+                value: value.to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn load_for_admin(plaza: &Plaza, path: &Path) -> anyhow::Result<std::sync::Arc<plaza_host::runtime::Plugin>> {
+    let plugin = plaza.load_plugin_file(path).await?;
+    anyhow::ensure!(
+        plugin.manifest_source != ManifestSource::Derived,
+        "plugin {} has no manifest: embed one with `plaza package {} --manifest plaza.toml -o OUT.wasm`, \
+         or put plaza.toml beside it",
+        path.display(),
+        path.display()
+    );
+    Ok(plugin)
+}
+
+fn print_status(s: &PluginStatus) {
+    let state = if s.enabled { "enabled" } else { "DISABLED" };
+    println!("{} {} — {state}", s.plugin, s.version);
+    println!("  {}", s.description);
+    for r in &s.requested {
+        let mark = if r.granted { "granted" } else { "not granted" };
+        println!("  {:<24} {:<12} {}", r.capability.to_string(), mark, r.reason);
+    }
+    if let Some(p) = &s.pending_upgrade {
+        println!("  upgrade to {} waits for approval; it adds:", p.version);
+        for r in &p.added {
+            println!("    {:<22} {}", r.capability.to_string(), r.reason);
+        }
+    }
+    let h = &s.health;
+    print!(
+        "  health: {} recent failure(s), {} denied call(s)",
+        h.recent_failures, h.recent_denied_calls
+    );
+    match &h.last_failure {
+        Some(f) => println!("; last failure {f}"),
+        None => println!(),
+    }
+}
+
+fn print_report(common: &Common, report: &InvocationReport) {
+    if common.json {
+        for line in print::invocation_lines(report) {
+            println!("{line}");
+        }
+    } else {
+        for line in print::pretty_invocation(report, false) {
+            println!("{line}");
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    /// The packaged plugin (.wasm with an embedded manifest, or with plaza.toml beside it).
+    plugin: PathBuf,
+    /// The community.
+    #[arg(long, short)]
+    community: String,
+    /// Capabilities to grant now (comma-separated; `all` = everything requested). Default: none.
+    #[arg(long, value_name = "LIST")]
+    grant: Vec<String>,
+    /// Configuration as KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    config: Vec<String>,
+}
+
+pub async fn install(common: Common, args: InstallArgs) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let plugin = load_for_admin(&plaza, &args.plugin).await?;
+    let requested = plugin.requested();
+    let mut grants = GrantSet::none();
+    for list in &args.grant {
+        let parsed = if list.trim() == "all" {
+            requested.clone()
+        } else {
+            GrantSet::parse_list(list)?
+        };
+        parsed.iter().for_each(|c| grants.insert(c));
+    }
+    let report = plaza
+        .install(&args.community, plugin.clone(), grants, parse_config(&args.config)?)
+        .await?;
+    let status = plaza
+        .plugin_statuses(&args.community)?
+        .into_iter()
+        .find(|s| s.plugin == plugin.name);
+    if common.json {
+        println!(
+            "{}",
+            json!({"installed": plugin.name, "community": args.community, "status": status})
+        );
+    } else {
+        println!(
+            "installed {} {} in `{}`; it requests:",
+            plugin.name, plugin.version, args.community
+        );
+        if let Some(s) = &status {
+            print_status(s);
+        }
+        println!(
+            "grant items with: plaza grant -c {} -p {} CAPABILITY...",
+            args.community, plugin.name
+        );
+    }
+    print_report(&common, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn grant(common: Common, target: Target, caps: Vec<String>, revoke: bool) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let caps = parse_caps(&caps)?;
+    let now = if revoke {
+        plaza.revoke(&target.community, &target.plugin, &caps)?
+    } else {
+        plaza.grant(&target.community, &target.plugin, &caps)?
+    };
+    let verb = if revoke { "revoked" } else { "granted" };
+    let held: Vec<String> = now.iter().map(|c| c.to_string()).collect();
+    emit(
+        &common,
+        json!({"plugin": target.plugin, "community": target.community, verb: caps, "grants": held}),
+        || {
+            println!(
+                "{verb} {} for {} in `{}`; it now holds: {}",
+                caps.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                target.plugin,
+                target.community,
+                if held.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    held.join(", ")
+                }
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn enable(common: Common, target: Target, enabled: bool) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    plaza.set_enabled(&target.community, &target.plugin, enabled)?;
+    let state = if enabled { "enabled" } else { "disabled" };
+    emit(
+        &common,
+        json!({"plugin": target.plugin, "community": target.community, "state": state}),
+        || println!("{} is {state} in `{}`", target.plugin, target.community),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn config(common: Common, target: Target, items: Vec<String>) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let report = plaza
+        .set_config(&target.community, &target.plugin, parse_config(&items)?)
+        .await?;
+    print_report(&common, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn upgrade(common: Common, plugin: PathBuf, community: String) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let new = load_for_admin(&plaza, &plugin).await?;
+    let outcome = plaza.upgrade(&community, new.clone()).await?;
+    if common.json {
+        println!("{}", serde_json::to_value(&outcome)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &outcome {
+        UpgradeOutcome::Applied { from, to, report } => {
+            println!(
+                "{} upgraded {from} → {to} in `{community}` (it asks for nothing new)",
+                new.name
+            );
+            print_report(&common, report);
+        }
+        UpgradeOutcome::Pending { from, to, added } => {
+            println!(
+                "{} {to} asks for more than {from}; it waits for approval and {from} keeps serving:",
+                new.name
+            );
+            for cap in added {
+                println!(
+                    "  {:<22} {}",
+                    cap.to_string(),
+                    new.manifest.reason_for(*cap).unwrap_or("")
+                );
+            }
+            println!("approve with: plaza approve -c {community} -p {}", new.name);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn approve(common: Common, target: Target, approve: bool) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    if approve {
+        let report = plaza.approve_upgrade(&target.community, &target.plugin).await?;
+        if !common.json {
+            println!("approved; {} now serves in `{}`", target.plugin, target.community);
+        }
+        print_report(&common, &report);
+    } else {
+        plaza.reject_upgrade(&target.community, &target.plugin)?;
+        emit(
+            &common,
+            json!({"rejected": target.plugin, "community": target.community}),
+            || println!("rejected the upgrade of {} in `{}`", target.plugin, target.community),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn uninstall(common: Common, target: Target) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let report = plaza.uninstall(&target.community, &target.plugin).await?;
+    if !common.json {
+        println!(
+            "uninstalled {} from `{}`; its data there was deleted",
+            target.plugin, target.community
+        );
+    }
+    print_report(&common, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only this community.
+    #[arg(long, short)]
+    community: Option<String>,
+    /// Only this plugin.
+    #[arg(long, short)]
+    plugin: Option<String>,
+    /// Only the newest N entries.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+pub async fn audit(common: Common, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let entries = plaza.audit_log(&AuditQuery {
+        community: args.community,
+        plugin: args.plugin,
+        after_seq: None,
+        limit: Some(args.limit),
+    })?;
+    for e in &entries {
+        if common.json {
+            println!("{}", serde_json::to_string(e)?);
+        } else {
+            println!(
+                "#{:<5} {} {:<14} {:<12} {:<16} {:<20} {:<9} {}",
+                e.seq,
+                print::clock(e.time_ms),
+                e.community,
+                format!("{}@{}", e.plugin, e.version),
+                e.kind,
+                e.capability.as_deref().unwrap_or("-"),
+                e.outcome,
+                e.detail
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn plugins(common: Common, community: String) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let statuses = plaza.plugin_statuses(&community)?;
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&statuses)?);
+    } else if statuses.is_empty() {
+        println!("no plugins installed in `{community}`");
+    } else {
+        for s in &statuses {
+            print_status(s);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ingest(common: Common, events: PathBuf) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let name = events.display().to_string();
+    let text = std::fs::read_to_string(&events).with_context(|| format!("cannot read event file {name}"))?;
+    let mut defaults = plaza_host::event::EventDefaults::default();
+    let events = plaza_host::event::parse_jsonl(&text, &name, &mut defaults)?;
+    for event in events {
+        let report = plaza.ingest(event).await?;
+        if common.json {
+            print::ingest_lines(&report).iter().for_each(|l| println!("{l}"));
+        } else {
+            if let Some(review) = &report.review {
+                review
+                    .invocations
+                    .iter()
+                    .flat_map(|r| print::pretty_invocation(r, false))
+                    .for_each(|l| println!("{l}"));
+                println!("{}", print::pretty_decision(&review.decision));
+            }
+            for r in report.dispatch.iter().flat_map(|d| &d.invocations) {
+                print::pretty_invocation(r, false).iter().for_each(|l| println!("{l}"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,145 @@
+//! Paced message budgets: token buckets per (community, plugin, channel) and per
+//! (community, plugin). A call over budget gets `rate-limited(retry-after-ms)`; nothing is banned,
+//! and the budget refills steadily.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// A sustained rate with a burst allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Most tokens a bucket holds.
+    pub burst: u32,
+}
+
+/// The message budgets of every install.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RateLimits {
+    /// Per plugin per channel (default 1 message/s, burst 5).
+    pub per_channel: Rate,
+    /// Per plugin per community, all channels together (default 5 messages/s, burst 20).
+    pub per_community: Rate,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_channel: Rate {
+                per_second: 1.0,
+                burst: 5,
+            },
+            per_community: Rate {
+                per_second: 5.0,
+                burst: 20,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated_ms: u64,
+}
+
+impl Bucket {
+    fn refill(&mut self, rate: Rate, now_ms: u64) {
+        // Time only moves forward for a bucket, even if events arrive with older timestamps.
+        let elapsed = now_ms.saturating_sub(self.updated_ms) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * rate.per_second).min(rate.burst as f64);
+        self.updated_ms = self.updated_ms.max(now_ms);
+    }
+
+    fn wait_ms(&self, rate: Rate) -> u64 {
+        if self.tokens >= 1.0 {
+            0
+        } else {
+            ((1.0 - self.tokens) / rate.per_second * 1000.0).ceil() as u64
+        }
+    }
+}
+
+type Key = (String, String, Option<String>);
+
+/// Buckets for every install, shared by all invocations of a host.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    limits: RateLimits,
+    buckets: Mutex<HashMap<Key, Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter with the given budgets.
+    pub fn new(limits: RateLimits) -> Self {
+        RateLimiter {
+            limits,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// The budgets.
+    pub fn limits(&self) -> RateLimits {
+        self.limits
+    }
+
+    /// Takes one message from both of the install's buckets, or says how long to wait.
+    pub fn try_take(&self, community: &str, plugin: &str, channel: &str, now_ms: u64) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let channel_key = (community.to_string(), plugin.to_string(), Some(channel.to_string()));
+        let community_key = (community.to_string(), plugin.to_string(), None);
+        let mut wait = 0;
+        for (key, rate) in [
+            (&channel_key, self.limits.per_channel),
+            (&community_key, self.limits.per_community),
+        ] {
+            let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+                tokens: rate.burst as f64,
+                updated_ms: now_ms,
+            });
+            bucket.refill(rate, now_ms);
+            wait = wait.max(bucket.wait_ms(rate));
+        }
+        if wait > 0 {
+            return Err(wait);
+        }
+        for key in [&channel_key, &community_key] {
+            if let Some(b) = buckets.get_mut(key) {
+                b.tokens -= 1.0;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_paced_per_channel() {
+        let limiter = RateLimiter::new(RateLimits::default());
+        for _ in 0..5 {
+            assert_eq!(limiter.try_take("c", "p", "general", 0), Ok(()));
+        }
+        assert_eq!(limiter.try_take("c", "p", "general", 0), Err(1000));
+        assert_eq!(limiter.try_take("c", "p", "general", 400), Err(600));
+        assert_eq!(limiter.try_take("c", "p", "general", 1000), Ok(()));
+        // Another channel and another plugin have their own buckets.
+        assert_eq!(limiter.try_take("c", "p", "random", 1000), Ok(()));
+        assert_eq!(limiter.try_take("c", "q", "general", 1000), Ok(()));
+    }
+
+    #[test]
+    fn community_budget_spans_channels() {
+        let limiter = RateLimiter::new(RateLimits::default());
+        for i in 0..20 {
+            assert_eq!(limiter.try_take("c", "p", &format!("ch{i}"), 0), Ok(()), "message {i}");
+        }
+        assert_eq!(limiter.try_take("c", "p", "ch99", 0), Err(200));
+        assert_eq!(limiter.try_take("other", "p", "ch99", 0), Ok(()));
+    }
+}

@@ -1,0 +1,393 @@
+//! SQLite-only behaviour: files, schema versions, locks, atomicity. The behaviour shared with
+//! the in-memory store is in `storage/conformance.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::storage::admin::AuditQuery;
+use crate::storage::conformance::{event, joined, kv_set, posted, schedule};
+
+fn quick() -> Options {
+    Options {
+        busy_timeout: Duration::from_millis(100),
+    }
+}
+
+fn package() -> PluginPackage {
+    PluginPackage {
+        digest: "d1".into(),
+        plugin_id: "poll".into(),
+        version: "1.0.0".into(),
+        manifest_toml: "[plugin]\nid = \"poll\"\n".into(),
+        component: vec![0, 97, 115, 109, 0xff],
+    }
+}
+
+fn install_record() -> InstallRecord {
+    InstallRecord {
+        community: "c".into(),
+        plugin_id: "poll".into(),
+        digest: "d1".into(),
+        version: "1.0.0".into(),
+        enabled: true,
+        grants: GrantSet::parse_list("messages:send,storage:kv").unwrap(),
+        config: vec![ConfigEntry {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        installed_ms: 5,
+        pending: Some(PendingUpgrade {
+            digest: "d1".into(),
+            version: "1.0.0".into(),
+            added_capabilities: vec![Capability::HttpFetch],
+            requested_ms: 6,
+        }),
+    }
+}
+
+fn raw(dir: &Path) -> Connection {
+    Connection::open(dir.join(DB_FILE_NAME)).unwrap()
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("nested").join("data");
+    {
+        let s = SqliteStore::open(&data_dir).unwrap();
+        assert_eq!(s.path(), Some(data_dir.join(DB_FILE_NAME).as_path()));
+        s.create_community("c", 1).unwrap();
+        s.put_package(&package()).unwrap();
+        s.put_install(&install_record()).unwrap();
+        s.append_audit(&[AuditEntry {
+            seq: 0,
+            time_ms: 7,
+            community: "c".into(),
+            plugin: "poll".into(),
+            version: "1.0.0".into(),
+            kind: "install".into(),
+            capability: None,
+            outcome: "ok".into(),
+            detail: "installed".into(),
+        }])
+        .unwrap();
+        s.observe(&event("c", 1, joined(MemberProfile::new("alice")))).unwrap();
+        s.observe(&event("c", 2, posted("general", "m1", "alice", "hi", None)))
+            .unwrap();
+        s.apply("c", "poll", 10, &[kv_set("votes", b"3"), schedule("t1", 5, Some(60))])
+            .unwrap();
+        s.remember_pseudonyms("c", "poll", &[("anon".into(), "alice".into())])
+            .unwrap();
+    }
+    assert!(data_dir.join(DB_FILE_NAME).is_file());
+    let s = SqliteStore::open(&data_dir).unwrap();
+    assert!(s.community_exists("c").unwrap());
+    assert_eq!(s.package("d1").unwrap(), Some(package()));
+    assert_eq!(s.install("c", "poll").unwrap(), Some(install_record()));
+    assert_eq!(s.audit(&AuditQuery::default()).unwrap()[0].seq, 1);
+    assert_eq!(s.member("c", "alice"), Some(MemberProfile::new("alice")));
+    assert_eq!(s.messages("c").len(), 1);
+    assert_eq!(s.kv_get("c", "poll", "votes"), Some(b"3".to_vec()));
+    assert_eq!(s.timer("t1").unwrap().due_ms, 15);
+    assert_eq!(s.resolve_pseudonym("c", "poll", "anon").as_deref(), Some("alice"));
+}
+
+fn pragma_i64(conn: &Connection, name: &str) -> i64 {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn an_empty_file_is_migrated_to_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(DB_FILE_NAME), b"").unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = raw(dir.path());
+    assert_eq!(pragma_i64(&conn, "user_version"), i64::from(SCHEMA_VERSION));
+    assert_eq!(pragma_i64(&conn, "application_id"), i64::from(schema::APPLICATION_ID));
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for table in [
+        "audit",
+        "communities",
+        "grants",
+        "installs",
+        "kv",
+        "members",
+        "messages",
+        "packages",
+        "pending_capabilities",
+        "pending_upgrades",
+        "pseudonyms",
+        "standing",
+        "timers",
+    ] {
+        assert!(tables.iter().any(|t| t == table), "missing table {table} in {tables:?}");
+    }
+    drop(conn);
+    // Reopening an up-to-date database changes nothing.
+    let s = SqliteStore::open(dir.path()).unwrap();
+    s.create_community("c", 1).unwrap();
+    drop(s);
+    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), i64::from(SCHEMA_VERSION));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    raw(dir.path())
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = SqliteStore::open(dir.path())
+        .err()
+        .expect("a newer schema must be refused");
+    match &err {
+        StoreError::TooNew { path, found, supported } => {
+            assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            assert!(path.ends_with(DB_FILE_NAME), "{path}");
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+    assert!(err.to_string().contains("this Plaza understands up to"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(DB_FILE_NAME);
+    std::fs::write(
+        &file,
+        b"this is not a database, just some text that is long enough ".repeat(100),
+    )
+    .unwrap();
+    let err = SqliteStore::open(dir.path()).err().expect("garbage must be refused");
+    assert!(
+        matches!(err, StoreError::Open { .. } | StoreError::Corrupt { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(text.contains("not a SQLite database"), "{text}");
+}
+
+#[test]
+fn another_programs_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    raw(dir.path()).execute_batch("CREATE TABLE notes (text TEXT)").unwrap();
+    let err = SqliteStore::open(dir.path())
+        .err()
+        .expect("a foreign database must be refused");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a Plaza database"), "{err}");
+}
+
+#[test]
+fn a_database_with_another_application_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    raw(dir.path()).pragma_update(None, "application_id", 7).unwrap();
+    let err = SqliteStore::open(dir.path()).err().expect("must be refused");
+    assert!(err.to_string().contains("application id 0x7"), "{err}");
+}
+
+#[test]
+fn a_data_directory_that_cannot_be_created_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = SqliteStore::open(&file.join("data")).err().expect("must fail");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot create the data directory"), "{err}");
+}
+
+#[test]
+fn a_locked_database_is_reported_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let other = raw(dir.path());
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = SqliteStore::open_with(dir.path(), quick())
+        .err()
+        .expect("must be locked");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("is locked by another process"), "{err}");
+    other.execute_batch("COMMIT").unwrap();
+    SqliteStore::open_with(dir.path(), quick()).unwrap();
+}
+
+#[test]
+fn a_new_database_locked_before_its_first_open_is_reported_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = raw(dir.path());
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = SqliteStore::open_with(dir.path(), quick())
+        .err()
+        .expect("must be locked");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    SqliteStore::open_with(dir.path(), quick()).unwrap();
+}
+
+#[test]
+fn writes_fail_as_locked_while_another_connection_writes_and_reads_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_with(dir.path(), quick()).unwrap();
+    s.create_community("c", 1).unwrap();
+    let other = raw(dir.path());
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = s.create_community("d", 2).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    let err = s.apply("c", "p", 0, &[kv_set("k", b"v")]).unwrap_err();
+    assert!(err.to_string().contains("is locked"), "{err}");
+    // WAL: readers are not blocked by the writer.
+    assert!(s.community_exists("c").unwrap());
+    assert_eq!(s.kv_get("c", "p", "k"), None);
+    other.execute_batch("COMMIT").unwrap();
+    s.apply("c", "p", 0, &[kv_set("k", b"v")]).unwrap();
+    assert_eq!(s.kv_get("c", "p", "k"), Some(b"v".to_vec()));
+}
+
+#[test]
+fn apply_is_all_or_nothing() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.observe(&event("c", 1, joined(MemberProfile::new("alice")))).unwrap();
+    // Make the last action of the invocation fail inside the database.
+    s.with_connection(|conn| {
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER fail_on_boom BEFORE INSERT ON main.kv
+             WHEN NEW.key = CAST('boom' AS BLOB)
+             BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+        )
+    })
+    .unwrap();
+    let actions = [
+        Action::SendMessage {
+            channel: "general".into(),
+            message_id: "m1".into(),
+            text: "hi".into(),
+            reply_to: None,
+        },
+        kv_set("a", b"1"),
+        Action::BanMember {
+            member: "alice".into(),
+            reason: String::new(),
+        },
+        schedule("t1", 10, None),
+        kv_set("boom", b"!"),
+    ];
+    let err = s.apply("c", "p", 100, &actions).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("simulated failure"), "{text}");
+    assert!(
+        text.contains("applying 5 effects of plugin `p` in community `c`"),
+        "{text}"
+    );
+    assert!(s.messages("c").is_empty());
+    assert_eq!(s.kv_get("c", "p", "a"), None);
+    assert!(s.member("c", "alice").is_some());
+    assert_eq!(s.standing("c", "alice"), MemberStanding::default());
+    assert_eq!(s.timer("t1"), None);
+
+    // Without the failing action everything lands together.
+    s.apply("c", "p", 100, &actions[..4]).unwrap();
+    assert_eq!(s.messages("c").len(), 1);
+    assert_eq!(s.kv_get("c", "p", "a"), Some(b"1".to_vec()));
+    assert_eq!(s.member("c", "alice"), None);
+    assert!(s.standing("c", "alice").banned);
+    assert_eq!(s.timer("t1").unwrap().due_ms, 110);
+}
+
+#[test]
+fn put_install_is_all_or_nothing() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.create_community("c", 1).unwrap();
+    s.put_package(&package()).unwrap();
+    let first = InstallRecord {
+        pending: None,
+        ..install_record()
+    };
+    s.put_install(&first).unwrap();
+    s.with_connection(|conn| {
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER fail_on_pending BEFORE INSERT ON main.pending_capabilities
+             BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+        )
+    })
+    .unwrap();
+    let second = InstallRecord {
+        enabled: false,
+        grants: GrantSet::all(),
+        ..install_record()
+    };
+    let err = s.put_install(&second).unwrap_err();
+    assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
+    assert!(err.to_string().contains("simulated failure"), "{err}");
+    assert_eq!(s.install("c", "poll").unwrap(), Some(first));
+}
+
+#[test]
+fn damaged_rows_read_as_absent_and_are_reported_by_admin_reads() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.observe(&event("c", 1, joined(MemberProfile::new("alice")))).unwrap();
+    s.create_community("c", 1).unwrap();
+    s.put_package(&package()).unwrap();
+    s.put_install(&install_record()).unwrap();
+    s.with_connection(|conn| {
+        conn.execute_batch(
+            "UPDATE members SET roles = 'not json';
+             UPDATE grants SET capability = 'messages:write' WHERE capability = 'storage:kv';",
+        )
+    })
+    .unwrap();
+    assert_eq!(s.member("c", "alice"), None);
+    assert_eq!(s.members_page("c", None, 10), (vec![], false));
+    let err = s.install("c", "poll").unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("messages:write"), "{err}");
+}
+
+#[test]
+fn kv_bytes_uses_the_primary_key_range() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let plan: Vec<String> = s.with_connection(|conn| {
+        conn.prepare(
+            "EXPLAIN QUERY PLAN SELECT COALESCE(SUM(length(key) + length(value)), 0) FROM kv
+             WHERE community = 'c' AND plugin = 'p'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    });
+    assert!(plan.iter().any(|step| step.contains("USING PRIMARY KEY")), "{plan:?}");
+}
+
+#[test]
+fn shared_across_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    s.apply("c", "p", 0, &[kv_set(&format!("{t}-{i}"), b"x")]).unwrap();
+                    assert!(s.kv_bytes("c", "p") > 0);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(s.kv_keys("c", "p", "", None, 1000).len(), 80);
+}
