@@ -69,6 +69,7 @@ fn run_prints_actions_logs_and_traps_as_json_lines() {
 
 {"id":"x2","type":"message-posted","channel":"general","message_id":"m2","author":"alice","text":"/send-then-panic"}
 {"id":"x3","type":"message-posted","channel":"general","message_id":"m3","author":"alice","text":"/try-send"}
+{"id":"x4","type":"message-posted","channel":"general","message_id":"m4","author":"alice","text":"/profile bob"}
 "#,
     );
     let o = plaza(&[
@@ -78,12 +79,15 @@ fn run_prints_actions_logs_and_traps_as_json_lines() {
         "--events",
         &events,
         "--grant",
-        "commands,messages:send",
+        "commands,messages:send,storage:kv",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = json_lines(&o);
     assert_eq!(lines[0]["kind"], "loaded");
-    assert_eq!(lines[0]["grants"], serde_json::json!(["messages:send", "commands"]));
+    assert_eq!(
+        lines[0]["grants"],
+        serde_json::json!(["messages:send", "storage:kv", "commands"])
+    );
     let action = lines
         .iter()
         .find(|l| l["kind"] == "action" && l["event"] == "x1")
@@ -95,16 +99,18 @@ fn run_prints_actions_logs_and_traps_as_json_lines() {
     assert_eq!(trap["event"], "x2");
     assert_eq!(trap["reason"], "guest-trap");
     assert_eq!(
-        trap["discarded_actions"], 1,
-        "the send before the panic is discarded; kv.set was denied"
+        trap["discarded_actions"], 2,
+        "the send and the KV write before the panic are discarded"
     );
     assert!(trap["backtrace"].as_str().unwrap().contains("probe.wasm"));
     assert!(lines
         .iter()
         .any(|l| l["kind"] == "log" && l["source"] == "stderr" && l["event"] == "x2"));
     let denied: Vec<_> = lines.iter().filter(|l| l["kind"] == "denied").collect();
-    assert_eq!(denied.len(), 2, "x2's kv.set and x3's kv.set: {denied:?}");
-    assert!(denied.iter().all(|d| d["capability"] == "storage:kv"));
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["event"], "x4");
+    assert_eq!(denied[0]["call"], "members.get-profile");
+    assert_eq!(denied[0]["capability"], "members:read");
     let summary = lines.last().unwrap();
     assert_eq!(summary["kind"], "summary");
     assert_eq!(summary["failed"], 1);
@@ -212,12 +218,117 @@ fn bad_input_gives_one_line_errors() {
     assert_one_line_error(&o, "unknown capability `messages:write`");
 
     let o = plaza(&["demo", "--plugins-dir", "/nope"]);
-    assert_one_line_error(&o, "sample plugin /nope/welcome_bot.wasm not found");
+    assert_one_line_error(&o, "sample plugin /nope/welcome-bot.wasm not found");
+}
+
+/// The three sample plugins packaged with `plaza package`, in a temporary folder.
+fn package_samples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (component, id) in [
+        (plaza_tests::WELCOME_BOT, "welcome-bot"),
+        (plaza_tests::ANTI_SPAM, "anti-spam"),
+        (plaza_tests::POLL, "poll"),
+    ] {
+        let out = dir.path().join(format!("{id}.wasm"));
+        let manifest = crate::common::sample_manifest(id);
+        let o = plaza(&[
+            "package",
+            component,
+            "--manifest",
+            &manifest,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("packaged {id} 0.1.0")),
+            "{}",
+            stdout(&o)
+        );
+    }
+    dir
+}
+
+#[test]
+fn admin_cli_installs_with_default_deny_grants_and_audits_across_processes() {
+    let packaged = package_samples();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let poll = packaged.path().join("poll.wasm");
+    let poll = poll.to_str().unwrap();
+    assert!(plaza(&["community", "create", "town", "--data-dir", d])
+        .status
+        .success());
+    let o = plaza(&["install", poll, "-c", "town", "--data-dir", d, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let installed: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let requested = installed["status"]["requested"].as_array().unwrap();
+    assert!(
+        requested.iter().all(|r| r["granted"] == false),
+        "default deny: {requested:?}"
+    );
+    assert!(requested
+        .iter()
+        .any(|r| r["capability"] == "messages:send" && r["reason"].as_str().unwrap().contains("polls")));
+
+    let o = plaza(&[
+        "grant",
+        "-c",
+        "town",
+        "-p",
+        "poll",
+        "commands",
+        "storage:kv",
+        "--data-dir",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = plaza(&["grant", "-c", "town", "-p", "poll", "http:fetch", "--data-dir", d]);
+    assert_one_line_error(&o, "does not request `http:fetch`");
+
+    let events = write(
+        data.path(),
+        "e.jsonl",
+        r#"{"community":"town","type":"message-posted","channel":"g","message_id":"m1","author":"ann","text":"/poll Lunch? a b"}"#,
+    );
+    let o = plaza(&["ingest", "--events", &events, "--data-dir", d, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "denied" && l["capability"] == "messages:send"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l["kind"] == "ok" && l["plugin"] == "poll"));
+
+    let o = plaza(&["plugins", "-c", "town", "--data-dir", d, "--json"]);
+    let statuses: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(statuses[0]["health"]["recent_denied_calls"], 1);
+    let o = plaza(&["revoke", "-c", "town", "-p", "poll", "storage:kv", "--data-dir", d]);
+    assert!(o.status.success());
+    let o = plaza(&["disable", "-c", "town", "-p", "poll", "--data-dir", d]);
+    assert!(o.status.success());
+    let o = plaza(&["audit", "-c", "town", "--data-dir", d, "--json"]);
+    let kinds: Vec<String> = json_lines(&o)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    for kind in ["install", "grant", "denied", "revoke", "disable"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    }
+
+    // A component without a manifest cannot be installed by an admin.
+    let o = plaza(&["install", plaza_tests::PROBE, "-c", "town", "--data-dir", d]);
+    assert_one_line_error(&o, "has no manifest");
+    let o = plaza(&["install", poll, "-c", "nowhere", "--data-dir", d]);
+    assert_one_line_error(&o, "community `nowhere` does not exist");
 }
 
 #[test]
 fn demo_runs_the_sample_community() {
-    let dir = Path::new(plaza_tests::WELCOME_BOT).parent().unwrap();
+    let packaged = package_samples();
+    let dir = packaged.path();
     let o = plaza(&["demo", "--plugins-dir", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);

@@ -33,19 +33,73 @@ pub async fn load(plaza: &Plaza, path: &str) -> Arc<Plugin> {
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }
 
-/// A community `c` with the plugin installed with `grants`.
+/// `all` means everything the plugin's manifest requests; otherwise a capability list.
+pub fn grants_for(plugin: &Plugin, grants: &str) -> GrantSet {
+    if grants == "all" {
+        plugin.requested()
+    } else {
+        GrantSet::parse_list(grants).unwrap()
+    }
+}
+
+/// A community with the plugin installed with `grants` (see [`grants_for`]).
 pub async fn community_with(plaza: &Plaza, community: &str, plugin: &Arc<Plugin>, grants: &str) {
-    plaza.ensure_community(community);
+    install_with(plaza, community, plugin, grants, Vec::new()).await;
+}
+
+/// Like [`community_with`], with configuration.
+pub async fn install_with(
+    plaza: &Plaza,
+    community: &str,
+    plugin: &Arc<Plugin>,
+    grants: &str,
+    config: Vec<plaza_host::event::ConfigEntry>,
+) {
+    plaza.ensure_community(community).unwrap();
     let report = plaza
-        .install(
-            community,
-            plugin.clone(),
-            GrantSet::parse_list(grants).unwrap(),
-            Vec::new(),
-        )
+        .install(community, plugin.clone(), grants_for(plugin, grants), config)
         .await
         .unwrap();
     assert!(report.outcome.is_ok(), "install failed: {report:?}");
+}
+
+/// The sample plugin's manifest path.
+pub fn sample_manifest(plugin: &str) -> String {
+    format!("{}/../sample-plugins/{plugin}/plaza.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A sample plugin packaged with its manifest, as a developer ships it.
+pub async fn load_sample(plaza: &Plaza, component: &str, plugin: &str) -> Arc<Plugin> {
+    let bytes = std::fs::read(component).unwrap();
+    let manifest = std::fs::read_to_string(sample_manifest(plugin)).unwrap();
+    let packaged = plaza_host::manifest::embed::embed(&bytes, &manifest).unwrap();
+    plaza
+        .load_plugin(&packaged, plugin)
+        .await
+        .unwrap_or_else(|e| panic!("loading {plugin}: {e}"))
+}
+
+/// The probe packaged with a manifest requesting `commands` and `caps`, subscribing to `events`.
+pub async fn probe_with_manifest(plaza: &Plaza, caps: &[&str], events: &[&str]) -> Arc<Plugin> {
+    let probe = load(plaza, plaza_tests::PROBE).await;
+    let mut text = String::from(
+        "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"0.1.0\"\nauthors = [\"tests\"]\n\
+         description = \"probe\"\n\n[capabilities]\n\"commands\" = { reason = \"test commands\" }\n",
+    );
+    for cap in caps {
+        text.push_str(&format!("{cap:?} = {{ reason = \"test needs {cap}\" }}\n"));
+    }
+    let events: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
+    text.push_str(&format!("\n[events]\nsubscribe = [{}]\n", events.join(", ")));
+    for c in &probe.commands {
+        text.push_str(&format!(
+            "\n[[commands]]\nname = {:?}\ndescription = \"t\"\nusage = \"t\"\n",
+            c.name
+        ));
+    }
+    let bytes = std::fs::read(plaza_tests::PROBE).unwrap();
+    let packaged = plaza_host::manifest::embed::embed(&bytes, &text).unwrap();
+    plaza.load_plugin(&packaged, "probe (test manifest)").await.unwrap()
 }
 
 /// Builds events from JSON for one community, numbering them.

@@ -279,7 +279,26 @@ async fn timers_fire_to_their_plugin_and_uninstall_deletes_data() {
 
 #[tokio::test]
 async fn the_actions_cap_is_a_quota_error() {
-    let plaza = probe_in("c", ALL).await;
+    use plaza_host::host_api::rate_limit::{Rate, RateLimits};
+    // Generous message budgets, so the per-event actions cap is what stops the plugin.
+    let generous = Rate {
+        per_second: 1000.0,
+        burst: 1000,
+    };
+    let config = plaza_host::PlazaConfig {
+        engine: plaza_host::engine::EngineSettings {
+            cache_dir: Some(cache_dir()),
+            ..Default::default()
+        },
+        rates: RateLimits {
+            per_channel: generous,
+            per_community: generous,
+        },
+        ..Default::default()
+    };
+    let plaza = plaza_host::Plaza::new(config).unwrap();
+    let probe = load(&plaza, plaza_tests::PROBE).await;
+    community_with(&plaza, "c", &probe, ALL).await;
     let mut ev = Events::new("c");
     let r = command(&plaza, &mut ev, "m1", "/send-many 102").await;
     assert!(r.outcome.is_ok());

@@ -2,6 +2,7 @@
 //!
 //! Guest components are built by `tests/build.rs`; `plaza_tests::*` holds their paths.
 
+mod admin;
 mod cli;
 mod common;
 mod library;

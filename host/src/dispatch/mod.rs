@@ -392,6 +392,11 @@ impl Plaza {
         Ok(reports)
     }
 
+    /// The pseudonym `plugin` sees for `member` in `community` (when it lacks `members:identity`).
+    pub fn pseudonym_of(&self, community: &str, plugin: &str, member: &str) -> String {
+        self.pseudonyms.of(community, plugin, member)
+    }
+
     /// The event as `install` may see it: member ids replaced by pseudonyms unless it holds
     /// `members:identity`.
     fn for_plugin(&self, install: &Install, event: &Event) -> Event {

@@ -207,15 +207,15 @@ pub(crate) fn field_in_text(text: &str, line: usize) -> Option<String> {
             })
     };
     // The table header on or above the line, with its index for `[[array]]` headers.
+    let array_header = |text: &str| -> Option<String> {
+        let (name, _) = text.trim().strip_prefix("[[")?.split_once("]]")?;
+        Some(name.trim().to_string())
+    };
     let header = |text: &str| -> Option<String> {
-        let name = text
-            .strip_prefix("[[")
-            .and_then(|t| t.split_once("]]"))
-            .map(|(n, _)| n.trim());
-        if let Some(name) = name {
+        if let Some(name) = array_header(text) {
             let count = lines[..line]
                 .iter()
-                .filter(|l| l.trim().starts_with("[[") && l.contains(name))
+                .filter(|l| array_header(l).as_deref() == Some(name.as_str()))
                 .count();
             return is_key(&name).then(|| format!("{name}[{}]", count.saturating_sub(1)));
         }
@@ -298,11 +298,10 @@ impl<'i> SourceMap<'i> {
     }
 }
 
-fn visit_table(
-    table: &DeTable<'_>,
-    path: &FieldPath,
-    f: &mut dyn FnMut(&FieldPath, Option<Range<usize>>, Range<usize>),
-) {
+/// Called with each field's path, key span (none for array items) and value span.
+type Visitor<'a> = dyn FnMut(&FieldPath, Option<Range<usize>>, Range<usize>) + 'a;
+
+fn visit_table(table: &DeTable<'_>, path: &FieldPath, f: &mut Visitor<'_>) {
     for (key, value) in table.iter() {
         let path = path.key(key.get_ref().to_string());
         f(&path, Some(key.span()), value.span());
@@ -310,11 +309,7 @@ fn visit_table(
     }
 }
 
-fn visit_value(
-    value: &DeValue<'_>,
-    path: &FieldPath,
-    f: &mut dyn FnMut(&FieldPath, Option<Range<usize>>, Range<usize>),
-) {
+fn visit_value(value: &DeValue<'_>, path: &FieldPath, f: &mut Visitor<'_>) {
     match value {
         DeValue::Table(table) => visit_table(table, path, f),
         DeValue::Array(items) => {
@@ -367,6 +362,8 @@ mod tests {
         assert_eq!(field_in_text(text, 11).as_deref(), Some("a.\"b c\""));
         assert_eq!(field_in_text(text, 99), None);
         assert_eq!(field_in_text("x y = 1", 1), None);
+        let nested = "[[commands]]\n[[commands.args]]\n[[commands]]\nname = \"\n";
+        assert_eq!(field_in_text(nested, 4).as_deref(), Some("commands[1].name"));
     }
 
     #[test]

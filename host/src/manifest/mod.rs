@@ -57,7 +57,10 @@ use crate::capability::{Capability, UnknownCapability};
 
 pub use error::{FieldPath, ManifestError, Segment};
 pub use ids::{CommandName, ConfigKey, InvalidName, PluginId};
-pub use validate::check_host_name;
+pub use validate::{
+    check_host_name, CPU_MS_RANGE, MAX_COMMAND_DESCRIPTION_CHARS, MAX_DESCRIPTION_CHARS, MAX_KV_QUOTA_BYTES,
+    MAX_REASON_CHARS, MEMORY_MB_RANGE, MIN_SCHEDULE_INTERVAL_MS,
+};
 
 use error::{field_in_text, line_column, SourceMap};
 
@@ -537,7 +540,7 @@ impl Manifest {
                 field: field_in_text(text, line),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message: syntax_message(e.message()),
             }
         })?;
         let source = SourceMap::new(root.clone());
@@ -681,6 +684,16 @@ impl Manifest {
                 key: key.to_string(),
                 message,
             })
+    }
+}
+
+/// The TOML parser's message, with a hint where the parser's wording is cryptic.
+fn syntax_message(message: &str) -> String {
+    let message = message.trim();
+    if message == "invalid basic string, expected `\"`" {
+        format!("{message} (is the closing quote missing?)")
+    } else {
+        message.to_string()
     }
 }
 

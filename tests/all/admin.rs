@@ -1,0 +1,359 @@
+//! The admin model: default deny, partial grants, revoke, upgrades with re-consent, routing by
+//! subscription and grant, pseudonyms, paced rate limits, the audit log, and persistence.
+
+use plaza_host::admin::UpgradeOutcome;
+use plaza_host::event::ConfigEntry;
+use plaza_host::storage::admin::AuditQuery;
+use plaza_host::{Capability, GrantSet, Plaza, PlazaConfig, PlazaError};
+
+use crate::common::*;
+
+fn kinds(plaza: &Plaza, community: &str) -> Vec<(String, Option<String>)> {
+    let query = AuditQuery {
+        community: Some(community.into()),
+        ..AuditQuery::default()
+    };
+    plaza
+        .audit_log(&query)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.capability))
+        .collect()
+}
+
+#[tokio::test]
+async fn install_grants_nothing_by_default_and_only_requested_items() {
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
+    plaza.create_community("c").unwrap();
+    plaza
+        .install("c", probe.clone(), GrantSet::none(), Vec::new())
+        .await
+        .unwrap();
+    // Not even commands: the command message is not delivered at all.
+    let mut ev = Events::new("c");
+    let report = plaza.dispatch(ev.message("m1", "alice", "/try-send")).await.unwrap();
+    assert!(report.invocations.is_empty(), "{report:?}");
+
+    let err = plaza.grant("c", "probe", &[Capability::HttpFetch]).unwrap_err();
+    assert!(matches!(err, PlazaError::NotRequested { .. }));
+    assert_eq!(
+        err.to_string(),
+        "plugin `probe` does not request `http:fetch` in its manifest, so it cannot be granted in community `c` \
+         (it requests: messages:send, storage:kv, commands)"
+    );
+
+    // A partial grant: commands and storage, not sending. The plugin keeps running.
+    plaza
+        .grant("c", "probe", &[Capability::Commands, Capability::StorageKv])
+        .unwrap();
+    let report = plaza.dispatch(ev.message("m2", "alice", "/try-send")).await.unwrap();
+    let r = only(&report.invocations, "probe");
+    assert!(r.outcome.is_ok());
+    assert_eq!(r.denied.len(), 1);
+    assert!(logs(r).contains(&"kv ok".to_string()));
+    let audit = kinds(&plaza, "c");
+    assert!(
+        audit.contains(&("denied".into(), Some("messages:send".into()))),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&("grant".into(), Some("storage:kv".into()))),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn revoke_mid_stream_denies_the_next_call_and_is_audited() {
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    community_with(&plaza, "c", &probe, "all").await;
+    let mut ev = Events::new("c");
+    let r = plaza.dispatch(ev.message("m1", "alice", "/send one")).await.unwrap();
+    assert_eq!(sent(only(&r.invocations, "probe")), ["one"]);
+    plaza.revoke("c", "probe", &[Capability::MessagesSend]).unwrap();
+    let r = plaza.dispatch(ev.message("m2", "alice", "/try-send")).await.unwrap();
+    assert_eq!(only(&r.invocations, "probe").denied[0].capability, "messages:send");
+    let audit = kinds(&plaza, "c");
+    assert!(
+        audit.contains(&("revoke".into(), Some("messages:send".into()))),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&("effect".into(), Some("messages:send".into()))),
+        "the sent message is audited"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_asking_for_more_waits_and_the_old_version_keeps_serving() {
+    let plaza = plaza();
+    let v1 = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    community_with(&plaza, "c", &v1, "all").await;
+    let v2 = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
+    match plaza.upgrade("c", v2.clone()).await.unwrap() {
+        UpgradeOutcome::Pending { added, .. } => assert_eq!(added, [Capability::StorageKv]),
+        other => panic!("expected pending, got {other:?}"),
+    }
+    let install = plaza.installs("c").unwrap().remove(0);
+    assert_eq!(install.plugin.digest, v1.digest, "the old version still serves");
+    let mut ev = Events::new("c");
+    let r = plaza.dispatch(ev.message("m1", "alice", "/try-send")).await.unwrap();
+    let r = only(&r.invocations, "probe");
+    assert_eq!(sent(r), ["hello"], "old grants still work");
+    assert_eq!(r.denied[0].capability, "storage:kv", "the new item is not granted yet");
+    let status = plaza.plugin_statuses("c").unwrap().remove(0);
+    let pending = status.pending_upgrade.expect("pending upgrade shown");
+    assert_eq!(pending.added[0].reason, "test needs storage:kv");
+
+    let report = plaza.approve_upgrade("c", "probe").await.unwrap();
+    assert_eq!(report.event_type, "plugin-upgraded");
+    let install = plaza.installs("c").unwrap().remove(0);
+    assert_eq!(install.plugin.digest, v2.digest);
+    assert!(install.grants.snapshot().contains(Capability::StorageKv));
+    let r = plaza.dispatch(ev.message("m2", "alice", "/try-send")).await.unwrap();
+    assert!(only(&r.invocations, "probe").denied.is_empty());
+    assert!(matches!(
+        plaza.approve_upgrade("c", "probe").await.unwrap_err(),
+        PlazaError::NoPendingUpgrade { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_upgrade_asking_for_less_takes_over_at_once() {
+    let plaza = plaza();
+    let v1 = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
+    community_with(&plaza, "c", &v1, "all").await;
+    let v2 = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    match plaza.upgrade("c", v2.clone()).await.unwrap() {
+        UpgradeOutcome::Applied { report, .. } => assert_eq!(report.event_type, "plugin-upgraded"),
+        other => panic!("expected applied, got {other:?}"),
+    }
+    let install = plaza.installs("c").unwrap().remove(0);
+    assert_eq!(install.plugin.digest, v2.digest);
+    assert!(
+        !install.grants.snapshot().contains(Capability::StorageKv),
+        "grants follow the new request"
+    );
+    let err = plaza.upgrade("c", v2).await.unwrap_err();
+    assert!(err.to_string().contains("already serving"), "{err}");
+}
+
+#[tokio::test]
+async fn message_events_need_a_read_grant_and_mentions_only_sees_mentions() {
+    let plaza = plaza();
+    let probe = probe_with_manifest(
+        &plaza,
+        &["messages:read", "messages:read.mentions"],
+        &["message-posted"],
+    )
+    .await;
+    plaza.create_community("c").unwrap();
+    plaza
+        .install(
+            "c",
+            probe,
+            GrantSet::parse_list("messages:read.mentions").unwrap(),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let mut ev = Events::new("c");
+    let plain = plaza
+        .dispatch(ev.message("m1", "alice", "just chatting"))
+        .await
+        .unwrap();
+    assert!(plain.invocations.is_empty());
+    let mention = plaza
+        .dispatch(ev.message("m2", "alice", "hey @probe, you there?"))
+        .await
+        .unwrap();
+    assert_eq!(mention.invocations.len(), 1);
+    plaza.grant("c", "probe", &[Capability::MessagesRead]).unwrap();
+    let plain = plaza
+        .dispatch(ev.message("m3", "alice", "just chatting"))
+        .await
+        .unwrap();
+    assert_eq!(plain.invocations.len(), 1);
+    // Unsubscribed event types never arrive, whatever is granted.
+    assert!(plaza.dispatch(ev.joined("bob")).await.unwrap().invocations.is_empty());
+}
+
+#[tokio::test]
+async fn members_are_pseudonymous_per_plugin_and_mapped_back_when_acting() {
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["members:moderate"], &["member-joined", "command-invoked"]).await;
+    community_with(&plaza, "c", &probe, "all").await;
+    let welcome = load_sample(&plaza, plaza_tests::WELCOME_BOT, "welcome-bot").await;
+    community_with(&plaza, "c", &welcome, "storage:kv").await;
+    let mut ev = Events::new("c");
+    let joined = plaza.dispatch(ev.joined("troll")).await.unwrap();
+    let seen = logs(only(&joined.invocations, "probe"))[0].clone();
+    let for_probe = plaza.pseudonym_of("c", "probe", "troll");
+    assert_eq!(
+        seen,
+        format!("saw {for_probe} join"),
+        "the plugin never sees the real id"
+    );
+    let for_welcome = plaza.pseudonym_of("c", "welcome-bot", "troll");
+    assert_ne!(for_probe, for_welcome, "two plugins never share a pseudonym");
+    assert_eq!(
+        plaza
+            .store()
+            .resolve_pseudonym("c", "welcome-bot", &for_welcome)
+            .as_deref(),
+        Some("troll")
+    );
+    assert_eq!(plaza.store().resolve_pseudonym("c", "welcome-bot", &for_probe), None);
+
+    // The real id means nothing to the plugin; the pseudonym acts on the real member.
+    let r = plaza
+        .dispatch(ev.message("m1", "mod", "/moderate troll kick"))
+        .await
+        .unwrap();
+    assert_eq!(
+        logs(only(&r.invocations, "probe")),
+        ["moderate troll: Err(\"not found\")"]
+    );
+    let r = plaza
+        .dispatch(ev.message("m2", "mod", &format!("/moderate {for_probe} kick")))
+        .await
+        .unwrap();
+    let r = only(&r.invocations, "probe");
+    assert_eq!(
+        r.actions,
+        [plaza_host::Action::KickMember {
+            member: "troll".into(),
+            reason: "probe".into()
+        }]
+    );
+    assert!(plaza.store().member("c", "troll").is_none());
+}
+
+#[tokio::test]
+async fn sending_is_paced_with_typed_rate_limit_errors() {
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    community_with(&plaza, "c", &probe, "all").await;
+    let mut ev = Events::new("c");
+    let r = plaza.dispatch(ev.message("m1", "alice", "/send-many 7")).await.unwrap();
+    let r = only(&r.invocations, "probe");
+    assert!(r.outcome.is_ok());
+    assert_eq!(logs(r), ["send-many: ok,ok,ok,ok,ok,rate-limited,rate-limited"]);
+    assert_eq!(sent(r).len(), 5);
+    // Events one second apart refill one message per second.
+    let r = plaza.dispatch(ev.message("m2", "alice", "/send-many 2")).await.unwrap();
+    assert_eq!(logs(only(&r.invocations, "probe")), ["send-many: ok,rate-limited"]);
+}
+
+#[tokio::test]
+async fn config_is_checked_against_the_schema_and_defaults_apply() {
+    let plaza = plaza();
+    let spam = load_sample(&plaza, plaza_tests::ANTI_SPAM, "anti-spam").await;
+    plaza.create_community("c").unwrap();
+    let bad = vec![ConfigEntry {
+        key: "max-links".into(),
+        value: "lots".into(),
+    }];
+    let err = plaza
+        .install("c", spam.clone(), spam.requested(), bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PlazaError::BadConfig { .. }), "{err}");
+    assert!(err.to_string().contains("max-links"), "{err}");
+    let unknown = vec![ConfigEntry {
+        key: "colour".into(),
+        value: "red".into(),
+    }];
+    assert!(plaza
+        .install("c", spam.clone(), spam.requested(), unknown)
+        .await
+        .is_err());
+    let ok = vec![ConfigEntry {
+        key: "max-links".into(),
+        value: "1".into(),
+    }];
+    plaza.install("c", spam, GrantSet::none(), ok).await.unwrap();
+    let config = plaza.installs("c").unwrap().remove(0).config;
+    assert!(config.iter().any(|e| e.key == "max-links" && e.value == "1"));
+    assert!(
+        config.iter().any(|e| e.key == "repeat-window-ms" && e.value == "30000"),
+        "{config:?}"
+    );
+}
+
+#[tokio::test]
+async fn disable_stops_delivery_and_the_store_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || PlazaConfig {
+        engine: plaza_host::engine::EngineSettings {
+            cache_dir: Some(cache_dir()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    {
+        let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+        let probe = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
+        plaza.create_community("c").unwrap();
+        plaza
+            .install(
+                "c",
+                probe,
+                GrantSet::parse_list("commands,storage:kv").unwrap(),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let mut ev = Events::new("c");
+        plaza
+            .dispatch(ev.message("m1", "alice", "/remember persisted"))
+            .await
+            .unwrap();
+        plaza.set_enabled("c", "probe", false).unwrap();
+        assert!(plaza
+            .dispatch(ev.message("m2", "alice", "/remember lost"))
+            .await
+            .unwrap()
+            .invocations
+            .is_empty());
+    }
+    let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+    let install = plaza.installs("c").unwrap().remove(0);
+    assert!(!install.enabled);
+    assert_eq!(
+        install.grants.snapshot(),
+        GrantSet::parse_list("commands,storage:kv").unwrap()
+    );
+    assert_eq!(
+        plaza.store().kv_get("c", "probe", "remembered"),
+        Some(b"persisted".to_vec())
+    );
+    let pseudonym_before = plaza.pseudonym_of("c", "probe", "alice");
+    drop(plaza);
+    let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+    assert_eq!(
+        plaza.pseudonym_of("c", "probe", "alice"),
+        pseudonym_before,
+        "pseudonyms are stable across restarts"
+    );
+    plaza.set_enabled("c", "probe", true).unwrap();
+    plaza.uninstall("c", "probe").await.unwrap();
+    assert_eq!(plaza.store().kv_get("c", "probe", "remembered"), None);
+    let audit = kinds(&plaza, "c");
+    for kind in ["install", "grant", "disable", "enable", "uninstall"] {
+        assert!(audit.iter().any(|(k, _)| k == kind), "{kind} missing from {audit:?}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_communities_are_refused() {
+    let plaza = plaza();
+    let mut ev = Events::new("nowhere");
+    let err = plaza.dispatch(ev.joined("a")).await.unwrap_err();
+    assert_eq!(err.to_string(), "community `nowhere` does not exist");
+    assert!(matches!(
+        plaza.create_community("x").and(plaza.create_community("x")),
+        Err(PlazaError::CommunityExists(_))
+    ));
+}
