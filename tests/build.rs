@@ -29,13 +29,18 @@ fn main() {
     for (package, _) in GUESTS {
         cmd.args(["-p", package]);
     }
-    // Don't let the outer build's flags (e.g. coverage or native-only options) leak in.
+    // Don't let the outer build's flags (e.g. coverage or native-only options) leak in, nor a
+    // wrapper: under `cargo clippy` the guests would be linted instead of built (CI lints them
+    // for wasm32-wasip2 separately).
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
     ] {
         cmd.env_remove(var);
     }

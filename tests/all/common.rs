@@ -110,10 +110,6 @@ impl Events {
         Events(EventDefaults::new(community, 1_767_225_600_000))
     }
 
-    pub fn at(community: &str, start_ms: u64) -> Self {
-        Events(EventDefaults::new(community, start_ms))
-    }
-
     pub fn parse(&mut self, json: &str) -> Event {
         self.0.parse(json, "test").unwrap()
     }

@@ -3,9 +3,11 @@
 
 use plaza_sdk::prelude::*;
 
-struct Probe;
+/// The probe plugin.
+pub struct Probe;
 
-const COMMANDS: [&str; 17] = [
+/// Its commands, one per host behaviour.
+pub const COMMANDS: [&str; 17] = [
     "panic",
     "loop",
     "oom",
@@ -33,7 +35,7 @@ impl Plugin for Probe {
                 "0.0.1",
                 "Exercises host behaviours for Plaza's integration tests.",
             ),
-            |info, c| info.with_command(*c, "test probe", &format!("/{c}")),
+            |info, c| info.with_command(*c, "test probe", format!("/{c}")),
         )
     }
 
