@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package name, constant name) of every guest.
-const GUESTS: [(&str, &str); 4] = [
+const GUESTS: [(&str, &str); 5] = [
     ("welcome-bot", "WELCOME_BOT"),
     ("anti-spam", "ANTI_SPAM"),
     ("poll", "POLL"),
     ("probe", "PROBE"),
+    ("hostile", "HOSTILE"),
 ];
 
 fn main() {

@@ -60,6 +60,13 @@ pub enum PlazaError {
         community: String,
         reason: String,
     },
+    /// An admin's limit outside the operator's maximum.
+    #[error("plugin `{plugin}` in community `{community}`: {reason}")]
+    BadLimit {
+        plugin: String,
+        community: String,
+        reason: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::storage::admin::StoreError),

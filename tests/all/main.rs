@@ -3,6 +3,7 @@
 //! Guest components are built by `tests/build.rs`; `plaza_tests::*` holds their paths.
 
 mod admin;
+mod adversarial;
 mod cli;
 mod common;
 mod library;

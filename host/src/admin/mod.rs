@@ -19,7 +19,9 @@ use crate::error::{PlazaError, Result};
 use crate::event::{ConfigEntry, EventKind};
 use crate::runtime::report::InvocationReport;
 use crate::runtime::Plugin;
-use crate::storage::admin::{AuditEntry, AuditQuery, CommunityRecord, InstallRecord, PendingUpgrade, PluginPackage};
+use crate::storage::admin::{
+    AuditEntry, AuditQuery, CommunityRecord, InstallRecord, LimitOverrides, PendingUpgrade, PluginPackage,
+};
 
 /// What an upgrade did.
 #[derive(Debug, Clone, Serialize)]
@@ -121,7 +123,8 @@ impl Plaza {
     ) -> Install {
         Install {
             community: record.community,
-            limits: self.limits_for(&plugin),
+            limits: self.limits_for(&plugin, &record.limits),
+            overrides: record.limits,
             plugin,
             grants: LiveGrants::new(record.grants),
             enabled: record.enabled,
@@ -141,6 +144,7 @@ impl Plaza {
             config: install.config.clone(),
             installed_ms,
             pending: install.pending.as_ref().map(|(_, p)| p.clone()),
+            limits: install.overrides.clone(),
         }
     }
 
@@ -306,7 +310,8 @@ impl Plaza {
         self.store_package(&plugin)?;
         let install = Install {
             community: community.to_string(),
-            limits: self.limits_for(&plugin),
+            limits: self.limits_for(&plugin, &LimitOverrides::default()),
+            overrides: LimitOverrides::default(),
             plugin: plugin.clone(),
             grants: LiveGrants::new(grants.clone()),
             enabled: true,
@@ -540,7 +545,7 @@ impl Plaza {
         }
         let from = install.plugin.version.clone();
         let upgraded = Install {
-            limits: self.limits_for(&new),
+            limits: self.limits_for(&new, &install.overrides),
             plugin: new.clone(),
             grants: LiveGrants::new(grants),
             pending: None,
@@ -575,6 +580,37 @@ impl Plaza {
             "uninstalled; its data in this community was deleted".into(),
         )?;
         Ok(report)
+    }
+
+    /// Sets an install's limits (each within the operator's maximum; `None` keeps the manifest's
+    /// or the default).
+    pub fn set_limits(&self, community: &str, plugin: &str, overrides: LimitOverrides) -> Result<()> {
+        use crate::runtime::limits::{MAX_CPU_MS, MAX_WALL_CLOCK_MS};
+        let install = self.install_of(community, plugin)?;
+        let max_mb = (self.runtime.engine().settings().max_memory_bytes >> 20) as u64;
+        let checks = [
+            ("memory-mb", overrides.memory_mb, 1, max_mb),
+            ("cpu-ms", overrides.cpu_ms, 1, MAX_CPU_MS),
+            ("wall-clock-ms", overrides.wall_clock_ms, 1, MAX_WALL_CLOCK_MS),
+            ("fuel", overrides.fuel, 1, u64::MAX),
+        ];
+        for (name, value, min, max) in checks {
+            if let Some(v) = value.filter(|v| !(min..=max).contains(v)) {
+                return Err(PlazaError::BadLimit {
+                    plugin: plugin.to_string(),
+                    community: community.to_string(),
+                    reason: format!("{name} = {v} is outside the operator's range {min}..={max}"),
+                });
+            }
+        }
+        let limits = self.limits_for(&install.plugin, &overrides);
+        let detail = serde_json::to_string(&overrides).unwrap_or_default();
+        self.save_install(Install {
+            limits,
+            overrides,
+            ..install.clone()
+        })?;
+        self.audit(&install, "limits", None, "ok", detail)
     }
 
     /// Audit entries, oldest first.

@@ -59,6 +59,27 @@ pub struct PluginStatus {
     pub pending_upgrade: Option<PendingStatus>,
     /// Recent health.
     pub health: Health,
+    /// The circuit breaker.
+    pub breaker: crate::dispatch::BreakerStatus,
+    /// The limits in force for this install.
+    pub limits: EffectiveLimits,
+}
+
+/// The limits in force for an install (manifest request and admin overrides applied).
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectiveLimits {
+    /// Linear memory, bytes.
+    pub memory_bytes: usize,
+    /// CPU per invocation, ms.
+    pub cpu_ms: u64,
+    /// Wall clock per invocation, ms.
+    pub wall_clock_ms: u64,
+    /// Instruction budget, when the engine meters fuel.
+    pub fuel: Option<u64>,
+    /// KV quota, bytes.
+    pub kv_quota_bytes: u64,
+    /// What the admin overrode.
+    pub overrides: crate::storage::admin::LimitOverrides,
 }
 
 impl Plaza {
@@ -114,6 +135,21 @@ impl Plaza {
             requested,
             pending_upgrade,
             health,
+            breaker: self.breaker_status(&install.community, &install.plugin.name)?,
+            limits: EffectiveLimits {
+                memory_bytes: install.limits.memory_bytes,
+                cpu_ms: install.limits.cpu_ms,
+                wall_clock_ms: install.limits.wall_clock_ms,
+                fuel: self
+                    .runtime
+                    .engine()
+                    .settings()
+                    .fuel
+                    .then_some(install.limits.fuel)
+                    .flatten(),
+                kv_quota_bytes: install.limits.kv_quota_bytes,
+                overrides: install.overrides.clone(),
+            },
         })
     }
 }

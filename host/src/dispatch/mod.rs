@@ -5,6 +5,7 @@
 //! This is also the library API conformance tests use: build a community, install plugins,
 //! feed events, assert on the reports and on community state.
 
+pub mod breaker;
 pub mod pseudonym;
 mod routing;
 
@@ -24,11 +25,14 @@ use crate::runtime::invoke::{self, Call, CallOutput, Execution};
 use crate::runtime::report::{Failure, FailureReason, InvocationReport, Outcome};
 use crate::runtime::state::CallContext;
 use crate::runtime::{Limits, Plugin, Runtime};
-use crate::storage::admin::{AuditEntry, PendingUpgrade};
+use crate::storage::admin::{
+    AuditEntry, BreakerRecord, BreakerState, LimitOverrides, PendingUpgrade, ReviewFailPolicy,
+};
 use crate::storage::memory::MemoryStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::Store;
 use crate::wit::latest::{self as wit, types};
+pub use breaker::{BreakerSettings, BreakerStatus};
 use pseudonym::Pseudonyms;
 
 /// How a [`Plaza`] is built.
@@ -41,6 +45,8 @@ pub struct PlazaConfig {
     pub limits: Limits,
     /// Message budgets.
     pub rates: RateLimits,
+    /// When failing installs are quarantined.
+    pub breaker: BreakerSettings,
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
@@ -61,6 +67,8 @@ pub struct Install {
     pub limits: Arc<Limits>,
     /// A newer version waiting for the admin to approve what it adds.
     pub pending: Option<(Arc<Plugin>, PendingUpgrade)>,
+    /// Limits the admin set for this install.
+    pub overrides: LimitOverrides,
 }
 
 /// What the review hook decided about a message.
@@ -73,6 +81,8 @@ pub enum ReviewDecision {
     Reject { plugin: String, reason: String },
     /// Post with this text instead.
     Rewrite { text: String },
+    /// A reviewer failed and the community's policy is fail-closed: not posted.
+    Hold { plugin: String, reason: String },
 }
 
 /// The review hook's result, with each reviewer's invocation.
@@ -91,6 +101,9 @@ pub struct DispatchReport {
     pub event: Event,
     /// Each receiving plugin's invocation, in install order.
     pub invocations: Vec<InvocationReport>,
+    /// Plugins the event was held for, because their circuit breaker is open.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 /// Everything that happened to one ingested event: review (for new messages), then delivery.
@@ -112,6 +125,9 @@ pub struct Plaza {
     pub(crate) pseudonyms: Pseudonyms,
     rate: Arc<RateLimiter>,
     sequences: Mutex<HashMap<String, u64>>,
+    breaker_settings: BreakerSettings,
+    breakers: Mutex<HashMap<(String, String), BreakerRecord>>,
+    review_policies: RwLock<HashMap<String, ReviewFailPolicy>>,
 }
 
 impl Plaza {
@@ -140,6 +156,9 @@ impl Plaza {
             pseudonyms: Pseudonyms::new(secret),
             rate: Arc::new(RateLimiter::new(config.rates)),
             sequences: Mutex::new(HashMap::new()),
+            breaker_settings: config.breaker,
+            breakers: Mutex::new(HashMap::new()),
+            review_policies: RwLock::new(HashMap::new()),
         })
     }
 
@@ -204,17 +223,26 @@ impl Plaza {
 
     /// Limits for an install: host defaults, changed by what the manifest asks for, within the
     /// operator's maximums.
-    pub(crate) fn limits_for(&self, plugin: &Plugin) -> Arc<Limits> {
+    pub(crate) fn limits_for(&self, plugin: &Plugin, overrides: &LimitOverrides) -> Arc<Limits> {
+        use crate::runtime::limits::{MAX_CPU_MS, MAX_KV_QUOTA_BYTES, MAX_WALL_CLOCK_MS};
         let mut limits = (**self.runtime.limits()).clone();
+        let max_memory = self.runtime.engine().settings().max_memory_bytes;
         let m = &plugin.manifest;
-        if let Some(mb) = m.limits.memory_mb {
-            limits.memory_bytes = ((mb as usize) << 20).min(self.runtime.engine().settings().max_memory_bytes);
+        // The manifest asks, the admin may override; the operator's maximums bound both.
+        if let Some(mb) = overrides.memory_mb.or(m.limits.memory_mb) {
+            limits.memory_bytes = ((mb as usize) << 20).min(max_memory);
         }
-        if let Some(ms) = m.limits.cpu_ms {
-            limits.cpu_ms = ms.min(crate::runtime::limits::MAX_CPU_MS);
+        if let Some(ms) = overrides.cpu_ms.or(m.limits.cpu_ms) {
+            limits.cpu_ms = ms.min(MAX_CPU_MS);
+        }
+        if let Some(ms) = overrides.wall_clock_ms {
+            limits.wall_clock_ms = ms.min(MAX_WALL_CLOCK_MS);
+        }
+        if let Some(fuel) = overrides.fuel {
+            limits.fuel = Some(fuel);
         }
         if let Some(quota) = m.kv_quota_bytes() {
-            limits.kv_quota_bytes = quota.min(crate::runtime::limits::MAX_KV_QUOTA_BYTES);
+            limits.kv_quota_bytes = quota.min(MAX_KV_QUOTA_BYTES);
         }
         if let Some(min) = m.schedule_min_interval_ms() {
             limits.min_timer_ms = limits.min_timer_ms.max(min);
@@ -266,13 +294,222 @@ impl Plaza {
         }
         self.store.observe(&event)?;
         let mut invocations = Vec::new();
+        let mut held = Vec::new();
+        let now = event.meta.timestamp_ms;
         for install in installs.into_iter().filter(|i| i.enabled) {
             let Some(routed) = routing::route(&event, &install) else {
                 continue;
             };
-            invocations.push(self.invoke_handler(&install, &routed).await);
+            let (community, plugin) = (&install.community, &install.plugin.name);
+            let breaker = self.breaker_record(community, plugin);
+            // Keep order: while anything is held for an install, new events queue behind it.
+            if breaker.state != BreakerState::Closed || self.store.held_count(community, plugin)? > 0 {
+                self.store.hold_event(community, plugin, &routed)?;
+                held.push(plugin.clone());
+                if breaker.state == BreakerState::Closed || breaker::trial_due(&breaker, now) {
+                    invocations.extend(self.drain_held(&install, now).await?);
+                }
+                continue;
+            }
+            let report = self.invoke_handler(&install, &routed).await;
+            self.after_invocation(&install, &report, now);
+            invocations.push(report);
         }
-        Ok(DispatchReport { event, invocations })
+        Ok(DispatchReport {
+            event,
+            invocations,
+            held,
+        })
+    }
+
+    fn breaker_record(&self, community: &str, plugin: &str) -> BreakerRecord {
+        let key = (community.to_string(), plugin.to_string());
+        let mut cache = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = cache.get(&key) {
+            return b.clone();
+        }
+        let stored = self.store.breaker(community, plugin).unwrap_or_else(|e| {
+            tracing::error!("reading the breaker of {plugin} in {community}: {e}");
+            None
+        });
+        let record = stored.unwrap_or_default();
+        cache.insert(key, record.clone());
+        record
+    }
+
+    fn save_breaker(&self, community: &str, plugin: &str, record: BreakerRecord) {
+        if let Err(e) = self.store.put_breaker(community, plugin, &record) {
+            tracing::error!("saving the breaker of {plugin} in {community}: {e}");
+        }
+        let mut cache = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert((community.to_string(), plugin.to_string()), record);
+    }
+
+    /// Counts a failure (or a trial's success) towards the install's breaker, auditing changes.
+    fn after_invocation(&self, install: &Install, report: &InvocationReport, now_ms: u64) {
+        let (community, plugin) = (&install.community, &install.plugin.name);
+        let mut record = self.breaker_record(community, plugin);
+        let transition = if report.outcome.is_ok() {
+            if record.state == BreakerState::Closed {
+                return;
+            }
+            breaker::record_success(&mut record)
+        } else {
+            breaker::record_failure(&mut record, now_ms, &self.breaker_settings)
+        };
+        self.save_breaker(community, plugin, record.clone());
+        let detail = match transition {
+            Some(breaker::Transition::Opened { retry_at_ms, backoff_ms }) => format!(
+                "quarantined after {} failure(s) (last: {}); events are held; trial after {backoff_ms} ms, at {retry_at_ms}",
+                record.recent_failures.len(),
+                report.outcome.failure().map_or("", |f| f.reason.code())
+            ),
+            Some(breaker::Transition::Closed) => "a trial event succeeded; delivering held events".to_string(),
+            None => return,
+        };
+        let kind = if record.state == BreakerState::Open {
+            "breaker-open"
+        } else {
+            "breaker-closed"
+        };
+        self.audit_install(install, kind, &detail);
+    }
+
+    pub(crate) fn audit_install(&self, install: &Install, kind: &str, detail: &str) {
+        let entry = AuditEntry {
+            seq: 0,
+            time_ms: now_ms(),
+            community: install.community.clone(),
+            plugin: install.plugin.name.clone(),
+            version: install.plugin.version.clone(),
+            kind: kind.to_string(),
+            capability: None,
+            outcome: "ok".to_string(),
+            detail: detail.to_string(),
+        };
+        if let Err(e) = self.store.append_audit(&[entry]) {
+            tracing::error!(
+                "writing the audit log for {} in {}: {e}",
+                install.plugin.name,
+                install.community
+            );
+        }
+    }
+
+    /// Delivers an install's held events in order. From an open breaker the first is a trial:
+    /// if it fails the breaker reopens and the event stays held.
+    async fn drain_held(&self, install: &Install, now_ms: u64) -> Result<Vec<InvocationReport>> {
+        let (community, plugin) = (&install.community, &install.plugin.name);
+        let mut reports = Vec::new();
+        loop {
+            let mut record = self.breaker_record(community, plugin);
+            if record.state == BreakerState::Open {
+                if !breaker::trial_due(&record, now_ms) {
+                    break;
+                }
+                record.state = BreakerState::HalfOpen;
+                self.save_breaker(community, plugin, record.clone());
+            }
+            let Some((hold_id, event)) = self.store.held_events(community, plugin, 1)?.into_iter().next() else {
+                break;
+            };
+            let trial = record.state == BreakerState::HalfOpen;
+            let report = self.invoke_handler(install, &event).await;
+            let failed = !report.outcome.is_ok();
+            self.after_invocation(install, &report, now_ms);
+            reports.push(report);
+            if failed && trial {
+                break; // reopened; the trial event stays held for the next trial
+            }
+            self.store.release_held(community, plugin, hold_id)?;
+            if self.breaker_record(community, plugin).state != BreakerState::Closed {
+                break;
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Gives quarantined installs whose backoff has ended a trial delivery.
+    pub async fn retry_quarantined(&self, now_ms: u64) -> Result<Vec<InvocationReport>> {
+        let all: Vec<Install> = self
+            .installs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        let mut reports = Vec::new();
+        for install in all.into_iter().filter(|i| i.enabled) {
+            let record = self.breaker_record(&install.community, &install.plugin.name);
+            if breaker::trial_due(&record, now_ms) {
+                reports.extend(self.drain_held(&install, now_ms).await?);
+            }
+        }
+        Ok(reports)
+    }
+
+    /// An install's circuit breaker, as the admin sees it.
+    pub fn breaker_status(&self, community: &str, plugin: &str) -> Result<BreakerStatus> {
+        self.install_of(community, plugin)?;
+        let record = self.breaker_record(community, plugin);
+        Ok(BreakerStatus {
+            state: record.state,
+            recent_failures: record.recent_failures.len(),
+            trips: record.trips,
+            retry_at_ms: record.retry_at_ms,
+            held_events: self.store.held_count(community, plugin)?,
+        })
+    }
+
+    /// Closes an install's breaker (the admin's re-enable) and delivers its held events in order.
+    pub async fn reset_breaker(&self, community: &str, plugin: &str) -> Result<Vec<InvocationReport>> {
+        let install = self.install_of(community, plugin)?;
+        self.save_breaker(community, plugin, BreakerRecord::default());
+        self.audit_install(&install, "breaker-reset", "closed by admin; delivering held events");
+        self.drain_held(&install, now_ms()).await
+    }
+
+    /// A community's review fail policy.
+    pub fn review_fail_policy(&self, community: &str) -> Result<ReviewFailPolicy> {
+        if let Some(p) = self
+            .review_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(community)
+        {
+            return Ok(*p);
+        }
+        let record = self.store.communities()?.into_iter().find(|c| c.id == community);
+        let policy = record
+            .ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?
+            .review_fail_policy;
+        self.review_policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(community.to_string(), policy);
+        Ok(policy)
+    }
+
+    /// Sets what happens to a message when a reviewer fails or runs over budget.
+    pub fn set_review_fail_policy(&self, community: &str, policy: ReviewFailPolicy) -> Result<()> {
+        self.store.set_review_fail_policy(community, policy)?;
+        self.review_policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(community.to_string(), policy);
+        self.store.append_audit(&[AuditEntry {
+            seq: 0,
+            time_ms: now_ms(),
+            community: community.to_string(),
+            plugin: String::new(),
+            version: String::new(),
+            kind: "review-policy".into(),
+            capability: None,
+            outcome: "ok".into(),
+            detail: format!("{policy:?}"),
+        }])?;
+        Ok(())
     }
 
     /// Runs the review hook of every enabled install granted `moderation:review`, in install
@@ -308,10 +545,36 @@ impl Plaza {
                 timestamp_ms,
             };
             let call = self.call_context(&install, &shown.meta.id, timestamp_ms);
-            let cpu_ms = install.limits.review_cpu_ms;
-            let execution = invoke::execute(&self.runtime, &install.plugin, call, Call::Review(&request), cpu_ms).await;
+            let (cpu_ms, wall_ms) = (install.limits.review_cpu_ms, install.limits.review_wall_clock_ms);
+            let mut execution = invoke::execute(
+                &self.runtime,
+                &install.plugin,
+                call,
+                Call::Review(&request),
+                cpu_ms,
+                wall_ms,
+            )
+            .await;
+            if let Some(failure) = oversized_answer(&execution, install.limits.message_chars) {
+                execution.result = Err(failure);
+            }
             let (report, output) = self.finish(&install, "review-message", execution);
+            let failure = report
+                .outcome
+                .failure()
+                .map(|f| format!("{}: {}", f.reason.code(), f.message));
             invocations.push(report);
+            if let Some(reason) = failure {
+                self.after_invocation(&install, &invocations[invocations.len() - 1], timestamp_ms);
+                if self.review_fail_policy(community)? == ReviewFailPolicy::FailClosed {
+                    let plugin = install.plugin.name.clone();
+                    return Ok(ReviewReport {
+                        decision: ReviewDecision::Hold { plugin, reason },
+                        invocations,
+                    });
+                }
+                continue; // fail-open: this reviewer is skipped
+            }
             match output {
                 Some(CallOutput::Reviewed(types::ReviewVerdict::Reject(reason))) => {
                     return Ok(ReviewReport {
@@ -351,7 +614,7 @@ impl Plaza {
             .await?;
         let reviewed = !review.invocations.is_empty();
         match &review.decision {
-            ReviewDecision::Reject { .. } => {
+            ReviewDecision::Reject { .. } | ReviewDecision::Hold { .. } => {
                 return Ok(IngestReport {
                     review: Some(review),
                     dispatch: None,
@@ -434,13 +697,14 @@ impl Plaza {
         let shown = self.for_plugin(install, event);
         let wit_event = types::Event::from(&shown);
         let call = self.call_context(install, &event.meta.id, event.meta.timestamp_ms);
-        let cpu_ms = install.limits.cpu_ms;
+        let (cpu_ms, wall_ms) = (install.limits.cpu_ms, install.limits.wall_clock_ms);
         let execution = invoke::execute(
             &self.runtime,
             &install.plugin,
             call,
             Call::HandleEvent(&wit_event),
             cpu_ms,
+            wall_ms,
         )
         .await;
         self.finish(install, event.kind.type_name(), execution).0
@@ -540,6 +804,25 @@ impl Plaza {
             }
         }
     }
+}
+
+/// A review answer too large to act on (a rewrite longer than a message may be, or a huge
+/// rejection reason) counts as a failed review with `output-limit`.
+fn oversized_answer(execution: &Execution, max_chars: usize) -> Option<Failure> {
+    let (what, len, max) = match &execution.result {
+        Ok(CallOutput::Reviewed(types::ReviewVerdict::Rewrite(text))) => ("rewrite", text.chars().count(), max_chars),
+        Ok(CallOutput::Reviewed(types::ReviewVerdict::Reject(reason))) => {
+            ("rejection reason", reason.chars().count(), 512)
+        }
+        _ => return None,
+    };
+    (len > max).then(|| Failure {
+        reason: FailureReason::OutputLimit,
+        message: format!("output limit: the review hook's {what} is {len} characters; at most {max} allowed"),
+        code: None,
+        retryable: false,
+        backtrace: None,
+    })
 }
 
 fn effect_capability(a: &Action) -> Option<&'static str> {

@@ -27,6 +27,9 @@ pub struct EngineSettings {
     pub pool_instances: u32,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Meter instructions with fuel, for deterministic budgets (default off: epoch deadlines
+    /// cost about half as much, and fuel halves a reused instance's call rate).
+    pub fuel: bool,
 }
 
 impl Default for EngineSettings {
@@ -37,6 +40,7 @@ impl Default for EngineSettings {
             max_memory_bytes: 256 << 20,
             pool_instances: 1000,
             cache_dir: default_cache_dir(),
+            fuel: false,
         }
     }
 }
@@ -97,12 +101,22 @@ impl PlazaEngine {
 
     /// Compiles `bytes`, or loads the compiled form from the cache.
     pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<(wasmtime::component::Component, CacheStatus)> {
-        match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes),
-            None => Ok((
-                wasmtime::component::Component::new(&self.engine, bytes)?,
-                CacheStatus::Disabled,
-            )),
+        compile_with(&self.engine, self.cache.as_ref(), bytes)
+    }
+
+    /// Compiles on a blocking thread, giving up after `timeout` (the compile cannot be
+    /// interrupted; its result is dropped when it finally ends).
+    pub async fn compile_within(
+        &self,
+        bytes: std::sync::Arc<Vec<u8>>,
+        timeout: Duration,
+    ) -> anyhow::Result<(wasmtime::component::Component, CacheStatus)> {
+        let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        let task = tokio::task::spawn_blocking(move || compile_with(&engine, cache.as_ref(), &bytes));
+        match tokio::time::timeout(timeout, task).await {
+            Ok(joined) => joined.map_err(|e| anyhow::anyhow!("the compile task failed: {e}"))?,
+            Err(_) => anyhow::bail!("compiling took longer than {} ms", timeout.as_millis()),
         }
     }
 
@@ -112,10 +126,25 @@ impl PlazaEngine {
     }
 }
 
+fn compile_with(
+    engine: &Engine,
+    cache: Option<&CompileCache>,
+    bytes: &[u8],
+) -> anyhow::Result<(wasmtime::component::Component, CacheStatus)> {
+    match cache {
+        Some(cache) => cache.load_or_compile(engine, bytes),
+        None => Ok((
+            wasmtime::component::Component::new(engine, bytes)?,
+            CacheStatus::Disabled,
+        )),
+    }
+}
+
 fn engine_config(settings: &EngineSettings) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.consume_fuel(settings.fuel);
     config.max_wasm_stack(settings.max_wasm_stack);
     config.cranelift_opt_level(OptLevel::Speed);
     // No 64-bit memories. Threads (and with them shared memory), GC and component-model async

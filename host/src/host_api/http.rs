@@ -18,7 +18,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()
 }
 
 impl http::Host for HostState {
-    async fn fetch(&mut self, _request: Request) -> HostResult<Response> {
+    async fn fetch(&mut self, request: Request) -> HostResult<Response> {
+        self.charge(
+            request.url.len()
+                + request.body.as_ref().map_or(0, Vec::len)
+                + request.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(),
+        )?;
         let result = self
             .require(Capability::HttpFetch, "http.fetch")
             .and(Err(HostError::Unavailable(

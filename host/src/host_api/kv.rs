@@ -54,6 +54,7 @@ impl HostState {
 
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> HostResult<Option<Vec<u8>>> {
+        self.charge(key.len())?;
         let result = (|| {
             self.require(Capability::StorageKv, "kv.get")?;
             self.check_key(&key)?;
@@ -63,6 +64,7 @@ impl kv::Host for HostState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> HostResult<()> {
+        self.charge(key.len() + value.len())?;
         let result = (|| {
             self.require(Capability::StorageKv, "kv.set")?;
             self.check_key(&key)?;
@@ -90,6 +92,7 @@ impl kv::Host for HostState {
     }
 
     async fn delete(&mut self, key: String) -> HostResult<()> {
+        self.charge(key.len())?;
         let result = (|| {
             self.require(Capability::StorageKv, "kv.delete")?;
             self.check_key(&key)?;
@@ -102,6 +105,7 @@ impl kv::Host for HostState {
     }
 
     async fn list_keys(&mut self, prefix: String, start_after: Option<String>, limit: u32) -> HostResult<Vec<String>> {
+        self.charge(prefix.len() + start_after.as_ref().map_or(0, String::len))?;
         let result = (|| {
             self.require(Capability::StorageKv, "kv.list-keys")?;
             let limit = (limit as usize).clamp(1, MAX_LIST);

@@ -24,8 +24,10 @@ impl From<Level> for LogLevel {
 }
 
 impl HostState {
-    /// Keeps a log line unless the invocation's log budget is spent.
+    /// Keeps a log line, with control characters escaped, unless the invocation's log budget
+    /// is spent.
     pub(crate) fn push_log(&mut self, level: LogLevel, source: &'static str, message: String) {
+        let message = crate::runtime::limits::sanitize(&message);
         if self.logs_truncated {
             return;
         }
@@ -46,6 +48,7 @@ impl HostState {
 
 impl logging::Host for HostState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.charge(message.len())?;
         self.push_log(level.into(), "log", message);
         Ok(())
     }

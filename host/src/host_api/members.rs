@@ -15,6 +15,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()
 
 impl members::Host for HostState {
     async fn get_profile(&mut self, member: String) -> HostResult<MemberProfile> {
+        self.charge(member.len())?;
         let result = (|| {
             self.require(Capability::MembersRead, "members.get-profile")?;
             let real = self.member_in(&member).ok_or(HostError::NotFound)?;
@@ -30,6 +31,7 @@ impl members::Host for HostState {
     }
 
     async fn list_page(&mut self, cursor: Option<String>, limit: u32) -> HostResult<MemberPage> {
+        self.charge(cursor.as_ref().map_or(0, String::len))?;
         let result = (|| {
             self.require(Capability::MembersRead, "members.list-page")?;
             let limit = (limit as usize).clamp(1, self.call.limits.member_page);

@@ -57,6 +57,7 @@ impl HostState {
 
 impl messaging::Host for HostState {
     async fn send(&mut self, channel: String, text: String) -> HostResult<String> {
+        self.charge(channel.len() + text.len())?;
         let result = (|| {
             self.require(Capability::MessagesSend, "messaging.send")?;
             non_empty("channel", &channel, 128)?;
@@ -67,6 +68,7 @@ impl messaging::Host for HostState {
     }
 
     async fn reply(&mut self, channel: String, to: String, text: String) -> HostResult<String> {
+        self.charge(channel.len() + to.len() + text.len())?;
         let result = (|| {
             self.require(Capability::MessagesSend, "messaging.reply")?;
             non_empty("channel", &channel, 128)?;
@@ -80,6 +82,7 @@ impl messaging::Host for HostState {
     }
 
     async fn edit_own(&mut self, channel: String, id: String, text: String) -> HostResult<()> {
+        self.charge(channel.len() + id.len() + text.len())?;
         let result = (|| {
             self.require(Capability::MessagesSend, "messaging.edit-own")?;
             self.check_text(&text)?;

@@ -83,6 +83,19 @@ impl HostState {
         pseudonym
     }
 
+    /// Counts `bytes` of data passed into a host call against the invocation's cap; past it the
+    /// invocation traps with `output-limit`.
+    pub(crate) fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        self.hostcall_bytes = self.hostcall_bytes.saturating_add(bytes);
+        let limit = self.call.limits.hostcall_bytes;
+        if self.hostcall_bytes > limit {
+            return Err(wasmtime::Error::new(
+                crate::runtime::limits::LimitExceeded::HostcallData { limit },
+            ));
+        }
+        Ok(())
+    }
+
     /// Records an effect, within the per-invocation cap.
     pub(crate) fn record(&mut self, action: Action) -> Result<(), HostError> {
         let cap = self.call.limits.actions;

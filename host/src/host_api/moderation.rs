@@ -47,6 +47,7 @@ impl HostState {
 
 impl moderation::Host for HostState {
     async fn delete_message(&mut self, channel: String, id: String, reason: String) -> HostResult<()> {
+        self.charge(channel.len() + id.len() + reason.len())?;
         let result = (|| {
             self.require(Capability::MessagesManage, "moderation.delete-message")?;
             Self::check_reason(&reason)?;
@@ -68,6 +69,7 @@ impl moderation::Host for HostState {
     }
 
     async fn mute(&mut self, member: String, duration_ms: u64, reason: String) -> HostResult<()> {
+        self.charge(member.len() + reason.len())?;
         let result = (|| {
             self.require(Capability::MembersModerate, "moderation.mute")?;
             Self::check_reason(&reason)?;
@@ -87,6 +89,7 @@ impl moderation::Host for HostState {
     }
 
     async fn kick(&mut self, member: String, reason: String) -> HostResult<()> {
+        self.charge(member.len() + reason.len())?;
         let result = (|| {
             self.require(Capability::MembersModerate, "moderation.kick")?;
             Self::check_reason(&reason)?;
@@ -97,6 +100,7 @@ impl moderation::Host for HostState {
     }
 
     async fn ban(&mut self, member: String, reason: String) -> HostResult<()> {
+        self.charge(member.len() + reason.len())?;
         let result = (|| {
             self.require(Capability::MembersModerate, "moderation.ban")?;
             Self::check_reason(&reason)?;

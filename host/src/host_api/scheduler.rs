@@ -52,6 +52,7 @@ impl HostState {
 
 impl scheduler::Host for HostState {
     async fn schedule_once(&mut self, name: String, delay_ms: u64, payload: String) -> HostResult<String> {
+        self.charge(name.len() + payload.len())?;
         let result = self
             .require(Capability::Schedule, "scheduler.schedule-once")
             .and_then(|()| self.schedule(name, delay_ms, payload, None));
@@ -59,6 +60,7 @@ impl scheduler::Host for HostState {
     }
 
     async fn schedule_every(&mut self, name: String, interval_ms: u64, payload: String) -> HostResult<String> {
+        self.charge(name.len() + payload.len())?;
         let result = self
             .require(Capability::Schedule, "scheduler.schedule-every")
             .and_then(|()| self.schedule(name, interval_ms, payload, Some(interval_ms)));
@@ -66,6 +68,7 @@ impl scheduler::Host for HostState {
     }
 
     async fn cancel(&mut self, id: String) -> HostResult<()> {
+        self.charge(id.len())?;
         let result = (|| {
             self.require(Capability::Schedule, "scheduler.cancel")?;
             let own = self.effects.created_timer(&id)

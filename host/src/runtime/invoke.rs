@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
-use super::limits::LimitExceeded;
+use super::limits::{sanitize, truncate_text, LimitExceeded, MAX_REPORTED_TEXT_BYTES};
 use super::plugin::Plugin;
 use super::report::{Failure, FailureReason, LogLevel};
 use super::state::{CallContext, HostState};
@@ -39,20 +39,27 @@ pub struct Execution {
     pub duration: Duration,
 }
 
-/// Instantiates `plugin` afresh and makes one call, within `cpu_ms` of CPU and the wall-clock
-/// limit. The instance is dropped afterwards: nothing carries over to the next invocation.
+/// Instantiates `plugin` afresh and makes one call, within `cpu_ms` of CPU and `wall_clock_ms`
+/// of wall-clock time (host calls included). The instance is dropped afterwards: nothing carries
+/// over to the next invocation.
 pub async fn execute(
     runtime: &Runtime,
     plugin: &Plugin,
     call: CallContext,
     export: Call<'_>,
     cpu_ms: u64,
+    wall_clock_ms: u64,
 ) -> Execution {
     let started = Instant::now();
-    let wall_clock = Duration::from_millis(call.limits.wall_clock_ms);
+    let wall_clock = Duration::from_millis(wall_clock_ms);
+    let fuel = call.limits.fuel;
     let ticks = runtime.engine.ticks_for_ms(cpu_ms);
     let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks));
     store.limiter(|s| &mut s.limiter);
+    if runtime.engine.settings().fuel {
+        // Metering is on engine-wide: an install without a budget gets an unlimited one.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |mut ctx| {
         let state = ctx.data_mut();
@@ -110,8 +117,8 @@ pub async fn execute(
 fn guest_error(e: HandlerError) -> Failure {
     Failure {
         reason: FailureReason::GuestError,
-        message: e.message,
-        code: Some(e.code),
+        message: truncate_text(&sanitize(&e.message), MAX_REPORTED_TEXT_BYTES),
+        code: Some(truncate_text(&sanitize(&e.code), 64)),
         retryable: e.retryable,
         backtrace: None,
     }
@@ -150,8 +157,16 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
         let reason = match limit {
             LimitExceeded::Cpu { .. } => FailureReason::CpuBudget,
             LimitExceeded::Memory { .. } | LimitExceeded::Table { .. } => FailureReason::MemoryLimit,
+            LimitExceeded::HostcallData { .. } | LimitExceeded::Output { .. } => FailureReason::OutputLimit,
         };
         (reason, limit.to_string())
+    } else if let Some(wasmtime::component::ResourceTableError::Full) =
+        err.downcast_ref::<wasmtime::component::ResourceTableError>()
+    {
+        (
+            FailureReason::MemoryLimit,
+            "resource limit: the plugin holds too many host resource handles".to_string(),
+        )
     } else if let Some(trap) = err.downcast_ref::<Trap>() {
         let reason = match trap {
             Trap::StackOverflow => FailureReason::StackOverflow,
@@ -177,7 +192,7 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
     Failure {
         retryable: !matches!(reason, FailureReason::GuestTrap | FailureReason::InstantiateFailed),
         reason,
-        message,
+        message: truncate_text(&sanitize(&message), MAX_REPORTED_TEXT_BYTES),
         code: None,
         backtrace,
     }

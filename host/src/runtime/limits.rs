@@ -6,6 +6,10 @@ use serde::Serialize;
 pub const MAX_CPU_MS: u64 = 5_000;
 /// Largest KV quota a manifest may ask for: 64 MiB.
 pub const MAX_KV_QUOTA_BYTES: u64 = 64 << 20;
+/// Largest wall-clock budget an admin may set, in milliseconds.
+pub const MAX_WALL_CLOCK_MS: u64 = 30_000;
+/// Longest text the host keeps from a plugin's own strings in reports (error messages).
+pub const MAX_REPORTED_TEXT_BYTES: usize = 4 << 10;
 
 /// Limits applied to every instance of a plugin. Defaults are documented in the README.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +46,20 @@ pub struct Limits {
     pub min_timer_ms: u64,
     /// Members returned by one `list-page` call (default 100).
     pub member_page: usize,
+    /// Wall-clock time for the review hook, host calls included (default 100 ms).
+    pub review_wall_clock_ms: u64,
+    /// Largest component accepted at load (default 64 MiB).
+    pub max_component_bytes: usize,
+    /// Longest compile of a component before loading gives up (default 120 s); compiling
+    /// happens at install, never on the event path.
+    pub compile_timeout_ms: u64,
+    /// Bytes one invocation may pass into host calls in total (default 16 MiB); past it the
+    /// invocation traps with `output-limit`.
+    pub hostcall_bytes: usize,
+    /// Host resource handles (WASI streams, pollables) one instance may hold (default 1 000).
+    pub resource_table_entries: usize,
+    /// Instruction budget per invocation when the engine meters fuel (default 500 million).
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -63,6 +81,12 @@ impl Default for Limits {
             kv_value_bytes: 64 << 10,
             min_timer_ms: 1_000,
             member_page: 100,
+            review_wall_clock_ms: 100,
+            max_component_bytes: 64 << 20,
+            compile_timeout_ms: 120_000,
+            hostcall_bytes: 16 << 20,
+            resource_table_entries: 1_000,
+            fuel: Some(500_000_000),
         }
     }
 }
@@ -79,6 +103,41 @@ pub enum LimitExceeded {
     /// CPU budget used up.
     #[error("cpu budget: the handler ran longer than {limit_ms} ms of CPU time")]
     Cpu { limit_ms: u64 },
+    /// Too much data passed into host calls.
+    #[error("output limit: the plugin passed more than {limit} bytes into host calls in one invocation")]
+    HostcallData { limit: usize },
+    /// An answer larger than allowed (e.g. the review hook's rewrite).
+    #[error("output limit: {what}")]
+    Output { what: String },
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, saying so.
+pub fn truncate_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes, truncated)", &text[..end], text.len())
+}
+
+/// Makes plugin-supplied text safe for one log line or terminal: control characters (ANSI
+/// escapes, newlines, carriage returns) are shown escaped, e.g. `\u{1b}`.
+pub fn sanitize(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Enforces [`Limits`] on one store; memory is summed over all memories of the instance.
@@ -151,6 +210,21 @@ impl wasmtime::ResourceLimiter for Limiter {
 mod tests {
     use super::*;
     use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn sanitize_escapes_control_characters() {
+        assert_eq!(sanitize("plain\ttext"), "plain\ttext");
+        assert_eq!(sanitize("\u{1b}[31mred\nnext\r"), "\\u{1b}[31mred\\nnext\\r");
+        assert!(!sanitize("a\u{7}b\u{9b}c").chars().any(|c| c.is_control() && c != '\t'));
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundaries() {
+        assert_eq!(truncate_text("short", 10), "short");
+        let cut = truncate_text("ééééé", 3);
+        assert!(cut.starts_with("é…"), "{cut}");
+        assert!(cut.ends_with("(10 bytes, truncated)"), "{cut}");
+    }
 
     #[test]
     fn memory_is_summed_across_memories() {

@@ -109,11 +109,33 @@ impl Runtime {
         if let Some(reason) = inspect::not_a_component(bytes) {
             return Err(PlazaError::NotAComponent { origin, reason });
         }
+        let max = self.limits.max_component_bytes;
+        if bytes.len() > max {
+            return Err(PlazaError::Load {
+                origin,
+                reason: format!("it is {} bytes; the limit for a component is {max} bytes", bytes.len()),
+            });
+        }
         let started = Instant::now();
-        let (component, cache) = self.engine.compile(bytes).map_err(|e| PlazaError::NotAComponent {
-            origin: origin.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let timeout = std::time::Duration::from_millis(self.limits.compile_timeout_ms);
+        let (component, cache) = self
+            .engine
+            .compile_within(Arc::new(bytes.to_vec()), timeout)
+            .await
+            .map_err(|e| {
+                let reason = format!("{e:#}");
+                if reason.starts_with("compiling took longer") {
+                    PlazaError::Load {
+                        origin: origin.clone(),
+                        reason,
+                    }
+                } else {
+                    PlazaError::NotAComponent {
+                        origin: origin.clone(),
+                        reason,
+                    }
+                }
+            })?;
         let compile_ms = started.elapsed().as_millis() as u64;
         let summary = inspect::summarize(&component, self.engine.engine(), bytes);
         check_world(&summary, &origin)?;
@@ -244,7 +266,8 @@ impl Runtime {
             rate: Arc::default(),
         };
         let cpu_ms = self.limits.cpu_ms;
-        let execution = invoke::execute(self, plugin, call, Call::Describe, cpu_ms).await;
+        let wall_ms = self.limits.wall_clock_ms;
+        let execution = invoke::execute(self, plugin, call, Call::Describe, cpu_ms, wall_ms).await;
         match execution.result {
             Ok(CallOutput::Described(info)) => Ok(info),
             Ok(_) => unreachable!("describe returns a description"),

@@ -51,6 +51,8 @@ pub struct HostState {
     pub(crate) cpu_ticks_left: u64,
     /// Set when a host call refused an effect because an output cap was hit.
     pub(crate) output_limit_hit: Option<String>,
+    /// Bytes passed into host calls so far.
+    pub(crate) hostcall_bytes: usize,
 }
 
 impl HostState {
@@ -60,7 +62,11 @@ impl HostState {
         let stderr = CappedOutput::new(call.limits.log_bytes);
         HostState {
             wasi: super::wasi::inert_ctx(stdout.clone(), stderr.clone()),
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(call.limits.resource_table_entries);
+                table
+            },
             limiter: Limiter::new(&call.limits),
             effects: Effects::new(format!("{}:{}", call.plugin, call.event_id)),
             call,
@@ -72,6 +78,7 @@ impl HostState {
             stderr,
             cpu_ticks_left: cpu_ticks,
             output_limit_hit: None,
+            hostcall_bytes: 0,
         }
     }
 }

@@ -13,6 +13,64 @@ pub struct CommunityRecord {
     pub id: String,
     /// When it was created, ms since the Unix epoch.
     pub created_ms: u64,
+    /// What happens to a message when a review hook fails or runs over budget.
+    #[serde(default)]
+    pub review_fail_policy: ReviewFailPolicy,
+}
+
+/// What happens to a message when a review hook fails or runs over its budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReviewFailPolicy {
+    /// The message is posted (default: a broken reviewer never silences a community).
+    #[default]
+    FailOpen,
+    /// The message is held and not posted.
+    FailClosed,
+}
+
+/// Limits an admin set for one install, each within the operator's maximum. `None` keeps the
+/// value the manifest asked for, or the host default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitOverrides {
+    /// Linear memory, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// CPU per invocation, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+    /// Wall clock per invocation (host calls included), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_clock_ms: Option<u64>,
+    /// Instruction budget (fuel) per invocation; used when the engine meters fuel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+}
+
+/// The circuit breaker's state for one install.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BreakerState {
+    /// Events are delivered.
+    #[default]
+    Closed,
+    /// Quarantined: events are held until `retry_at_ms`.
+    Open,
+    /// One trial event is being delivered.
+    HalfOpen,
+}
+
+/// A circuit breaker as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerRecord {
+    /// The state.
+    pub state: BreakerState,
+    /// Times (ms) of recent failures, oldest first.
+    pub recent_failures: Vec<u64>,
+    /// How many times it opened since it was last closed by a success or an admin.
+    pub trips: u32,
+    /// When a trial event may be delivered (while open).
+    pub retry_at_ms: Option<u64>,
 }
 
 /// One version of a plugin, stored once by the SHA-256 of its component bytes.
@@ -64,6 +122,9 @@ pub struct InstallRecord {
     pub installed_ms: u64,
     /// A newer version waiting for approval.
     pub pending: Option<PendingUpgrade>,
+    /// Limits the admin set for this install.
+    #[serde(default)]
+    pub limits: LimitOverrides,
 }
 
 /// One audit log entry.
@@ -153,4 +214,24 @@ pub trait AdminStore: Send + Sync {
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// Reads audit entries, oldest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Sets a community's review fail policy; `NotFound` for an unknown community.
+    fn set_review_fail_policy(&self, community: &str, policy: ReviewFailPolicy) -> Result<(), StoreError>;
+    /// An install's circuit breaker (`None`: never tripped, i.e. closed).
+    fn breaker(&self, community: &str, plugin_id: &str) -> Result<Option<BreakerRecord>, StoreError>;
+    /// Stores an install's circuit breaker.
+    fn put_breaker(&self, community: &str, plugin_id: &str, breaker: &BreakerRecord) -> Result<(), StoreError>;
+    /// Keeps an event for an install that cannot take it now (quarantined); returns its hold id.
+    /// Held events are kept in the order they were held.
+    fn hold_event(&self, community: &str, plugin_id: &str, event: &crate::event::Event) -> Result<u64, StoreError>;
+    /// Up to `limit` held events of an install, oldest first, with their hold ids.
+    fn held_events(
+        &self,
+        community: &str,
+        plugin_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, crate::event::Event)>, StoreError>;
+    /// Removes one held event (after it was delivered).
+    fn release_held(&self, community: &str, plugin_id: &str, hold_id: u64) -> Result<(), StoreError>;
+    /// How many events are held for an install.
+    fn held_count(&self, community: &str, plugin_id: &str) -> Result<u64, StoreError>;
 }

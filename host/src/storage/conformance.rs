@@ -2,7 +2,10 @@
 //! [`SqliteStore`] in memory and on disk), plus a randomised differential test that replays the
 //! same operations on two stores and compares everything they answer.
 
-use super::admin::{AuditEntry, AuditQuery, CommunityRecord, InstallRecord, PendingUpgrade, PluginPackage, StoreError};
+use super::admin::{
+    AuditEntry, AuditQuery, BreakerRecord, BreakerState, CommunityRecord, InstallRecord, LimitOverrides,
+    PendingUpgrade, PluginPackage, ReviewFailPolicy, StoreError,
+};
 use super::memory::MemoryStore;
 use super::sqlite::SqliteStore;
 use super::{MemberStanding, Store, StoredMessage, Timer};
@@ -738,6 +741,7 @@ fn install(community: &str, package: &PluginPackage, grants: &str, installed_ms:
         ],
         installed_ms,
         pending: None,
+        limits: LimitOverrides::default(),
     }
 }
 
@@ -768,6 +772,10 @@ pub(super) fn admin_store_suite(s: &dyn Store) {
     communities(s);
     packages_and_installs(s);
     audit(s);
+    review_fail_policies(s);
+    breakers(s);
+    held_events(s);
+    uninstall_takes_breaker_and_held_events(s);
 }
 
 fn communities(s: &dyn Store) {
@@ -783,11 +791,13 @@ fn communities(s: &dyn Store) {
         [
             CommunityRecord {
                 id: "alpha".into(),
-                created_ms: 10
+                created_ms: 10,
+                review_fail_policy: ReviewFailPolicy::FailOpen,
             },
             CommunityRecord {
                 id: "beta".into(),
-                created_ms: 20
+                created_ms: 20,
+                review_fail_policy: ReviewFailPolicy::FailOpen,
             },
         ]
     );
@@ -865,6 +875,12 @@ fn packages_and_installs(s: &dyn Store) {
             added_capabilities: vec![Capability::HttpFetch, Capability::MembersRead, Capability::Commands],
             requested_ms: 500,
         }),
+        limits: LimitOverrides {
+            memory_mb: Some(64),
+            cpu_ms: None,
+            wall_clock_ms: Some(u64::MAX),
+            fuel: Some(i64::MAX as u64 + 1),
+        },
         ..poll_install.clone()
     };
     s.put_install(&replaced).unwrap();
@@ -877,7 +893,8 @@ fn packages_and_installs(s: &dyn Store) {
         GrantSet::parse_list("schedule").unwrap()
     );
 
-    // Approving the upgrade: the pending package serves, nothing waits.
+    // Approving the upgrade: the pending package serves, nothing waits; limits are kept or cleared
+    // as the record says.
     let upgraded = InstallRecord {
         digest: poll2.digest.clone(),
         version: poll2.version.clone(),
@@ -885,10 +902,18 @@ fn packages_and_installs(s: &dyn Store) {
         grants: GrantSet::none(),
         config: vec![],
         pending: None,
-        ..replaced
+        limits: LimitOverrides {
+            cpu_ms: Some(0),
+            ..LimitOverrides::default()
+        },
+        ..replaced.clone()
     };
     s.put_install(&upgraded).unwrap();
     assert_eq!(s.install("alpha", "poll").unwrap(), Some(upgraded.clone()));
+    s.put_install(&replaced).unwrap();
+    assert_eq!(s.install("alpha", "poll").unwrap().unwrap().limits, replaced.limits);
+    s.put_install(&upgraded).unwrap();
+    assert_eq!(s.installs("alpha").unwrap()[0], upgraded);
 
     // Delete; a new install goes to the end, with only its own grants.
     s.delete_install("alpha", "welcome").unwrap();
@@ -972,6 +997,354 @@ fn audit(s: &dyn Store) {
     s.append_audit(&[audit_entry("beta", "poll", "uninstall", None, 0)])
         .unwrap();
     assert_eq!(query(None, None, Some(4), None), [5], "seq keeps increasing");
+}
+
+fn policies(s: &dyn Store) -> Vec<(String, ReviewFailPolicy)> {
+    s.communities()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.review_fail_policy))
+        .collect()
+}
+
+fn review_fail_policies(s: &dyn Store) {
+    let open = ReviewFailPolicy::FailOpen;
+    let closed = ReviewFailPolicy::FailClosed;
+    assert_eq!(ReviewFailPolicy::default(), open);
+    s.create_community("policy", 40).unwrap();
+    assert_eq!(
+        policies(s)[2],
+        ("policy".to_string(), open),
+        "new communities fail open"
+    );
+
+    s.set_review_fail_policy("policy", closed).unwrap();
+    s.set_review_fail_policy("policy", closed).unwrap();
+    assert_eq!(
+        s.communities().unwrap()[2],
+        CommunityRecord {
+            id: "policy".into(),
+            created_ms: 40,
+            review_fail_policy: closed,
+        }
+    );
+    assert_eq!(policies(s)[0], ("alpha".to_string(), open), "others keep theirs");
+
+    let err = s.set_review_fail_policy("nowhere", closed).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(err.to_string(), "community `nowhere` does not exist");
+    assert!(
+        !s.community_exists("nowhere").unwrap(),
+        "setting a policy creates nothing"
+    );
+
+    // Installing into a community keeps its policy; setting it back is possible.
+    let pkg = package("reviewer", "1.0.0");
+    s.put_package(&pkg).unwrap();
+    s.put_install(&install("policy", &pkg, "none", 41)).unwrap();
+    assert_eq!(policies(s)[2].1, closed);
+    s.set_review_fail_policy("policy", open).unwrap();
+    assert_eq!(policies(s)[2].1, open);
+    s.set_review_fail_policy("policy", closed).unwrap();
+}
+
+/// An installed plugin in a fresh community, for the breaker and held event sections.
+fn installed(s: &dyn Store, community: &str, plugin_id: &str) -> InstallRecord {
+    if !s.community_exists(community).unwrap() {
+        s.create_community(community, 1).unwrap();
+    }
+    let pkg = package(plugin_id, "1.0.0");
+    s.put_package(&pkg).unwrap();
+    let record = install(community, &pkg, "messages:send", 2);
+    s.put_install(&record).unwrap();
+    record
+}
+
+fn breakers(s: &dyn Store) {
+    let c = "breakers";
+    installed(s, c, "flaky");
+    installed(s, c, "steady");
+    assert_eq!(s.breaker(c, "flaky").unwrap(), None, "never tripped");
+    assert_eq!(s.breaker(c, "unknown").unwrap(), None);
+    assert_eq!(s.breaker("nowhere", "flaky").unwrap(), None);
+
+    let open = BreakerRecord {
+        state: BreakerState::Open,
+        recent_failures: vec![0, 1_000, i64::MAX as u64 + 1, u64::MAX],
+        trips: u32::MAX,
+        retry_at_ms: Some(u64::MAX),
+    };
+    s.put_breaker(c, "flaky", &open).unwrap();
+    assert_eq!(s.breaker(c, "flaky").unwrap(), Some(open.clone()));
+    assert_eq!(s.breaker(c, "steady").unwrap(), None, "breakers are per install");
+
+    // Upserts replace the whole record.
+    let half_open = BreakerRecord {
+        state: BreakerState::HalfOpen,
+        recent_failures: vec![7],
+        trips: 1,
+        retry_at_ms: None,
+    };
+    s.put_breaker(c, "flaky", &half_open).unwrap();
+    assert_eq!(s.breaker(c, "flaky").unwrap(), Some(half_open));
+    s.put_breaker(c, "flaky", &BreakerRecord::default()).unwrap();
+    assert_eq!(
+        s.breaker(c, "flaky").unwrap(),
+        Some(BreakerRecord {
+            state: BreakerState::Closed,
+            recent_failures: vec![],
+            trips: 0,
+            retry_at_ms: None,
+        })
+    );
+    s.put_breaker(c, "steady", &open).unwrap();
+    assert_eq!(s.breaker(c, "steady").unwrap(), Some(open.clone()));
+
+    // A breaker belongs to an install.
+    let err = s.put_breaker(c, "unknown", &open).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "plugin `unknown` is not installed in community `breakers`"
+    );
+    let err = s.put_breaker("nowhere", "flaky", &open).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `flaky` is not installed in community `nowhere`"
+    );
+    assert_eq!(s.breaker(c, "unknown").unwrap(), None);
+
+    // Changing the install keeps its breaker.
+    let mut record = s.install(c, "steady").unwrap().unwrap();
+    record.enabled = false;
+    s.put_install(&record).unwrap();
+    assert_eq!(s.breaker(c, "steady").unwrap(), Some(open));
+}
+
+/// Events of many kinds, with every delivery fact set, unicode and extreme numbers.
+fn varied_events(community: &str) -> Vec<Event> {
+    let meta = |id: &str, sequence: u64, timestamp_ms: u64, attempt: u32| EventMeta {
+        id: id.into(),
+        community: community.into(),
+        sequence,
+        timestamp_ms,
+        attempt,
+    };
+    let kinds = vec![
+        EventKind::MessagePosted(Message {
+            channel: "général".into(),
+            message_id: "m-ü".into(),
+            author: "zoë".into(),
+            text: "héllo 👋🏽 世界 \"quoted\" \\ \n\t\u{0} \u{10FFFF} \u{202E}rtl".into(),
+            mentions: vec!["ålice".into(), "bob".into()],
+            reply_to: Some("m0".into()),
+        }),
+        joined(profile("ålice", "Ålice 🌸", &["admin", "модератор"], true)),
+        EventKind::MemberJoined {
+            member: profile("bob", "Bob", &[], false),
+            invited_by: Some("ålice".into()),
+        },
+        EventKind::MessageEdited {
+            channel: "general".into(),
+            message_id: "m1".into(),
+            author: "bob".into(),
+            text: "fixed ✓".into(),
+            mentions: vec![],
+            reply_to: None,
+            previous_text: "fixd".into(),
+        },
+        EventKind::ReactionAdded(Reaction {
+            channel: "general".into(),
+            message_id: "m1".into(),
+            member: "carol".into(),
+            emoji: "👨‍👩‍👧".into(),
+            message_author: Some("bob".into()),
+        }),
+        EventKind::MemberMuted {
+            member: "dave".into(),
+            moderator: "mod".into(),
+            duration_ms: u64::MAX,
+            reason: String::new(),
+        },
+        EventKind::CommandInvoked {
+            channel: "general".into(),
+            member: "ålice".into(),
+            name: "poll".into(),
+            args: vec!["Lunch?".into(), "🍕".into(), String::new()],
+            message_id: None,
+        },
+        EventKind::PluginInstalled {
+            config: vec![ConfigEntry {
+                key: "greeting".into(),
+                value: "Grüß Gott".into(),
+            }],
+        },
+        EventKind::PluginUninstalled,
+        EventKind::TimerFired {
+            timer_id: "t1".into(),
+            name: "daily".into(),
+            payload: "{\"json\": [1, 2]}".into(),
+        },
+        EventKind::MessageDeleted {
+            channel: "general".into(),
+            message_id: "m1".into(),
+            deleted_by: "mod".into(),
+        },
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let i = i as u64;
+            let meta = match i {
+                0 => meta("évent-0 🙂", 0, 0, 1),
+                1 => meta("e1", u64::MAX - 1, u64::MAX, u32::MAX),
+                _ => meta(&format!("e{i}"), 10 + i, 1_767_225_600_000 + i, 2),
+            };
+            Event { meta, kind }
+        })
+        .collect()
+}
+
+fn held_ids(held: &[(u64, Event)]) -> Vec<u64> {
+    held.iter().map(|(id, _)| *id).collect()
+}
+
+fn held_events(s: &dyn Store) {
+    let c = "held";
+    installed(s, c, "slow");
+    installed(s, c, "other");
+    assert!(s.held_events(c, "slow", 10).unwrap().is_empty());
+    assert_eq!(s.held_count(c, "slow").unwrap(), 0);
+    assert!(s.held_events("nowhere", "slow", 10).unwrap().is_empty());
+    assert_eq!(s.held_count("nowhere", "slow").unwrap(), 0);
+
+    // Every event reads back exactly as it was held, oldest first.
+    let events = varied_events(c);
+    let mut ids = Vec::new();
+    for e in &events {
+        ids.push(s.hold_event(c, "slow", e).unwrap());
+    }
+    assert_eq!(ids[0], 1, "hold ids start at 1");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "hold ids increase: {ids:?}");
+    let held = s.held_events(c, "slow", usize::MAX).unwrap();
+    assert_eq!(held_ids(&held), ids);
+    for ((_, back), sent) in held.iter().zip(&events) {
+        assert_eq!(back, sent);
+    }
+    assert_eq!(s.held_count(c, "slow").unwrap(), events.len() as u64);
+    assert_eq!(held_ids(&s.held_events(c, "slow", 2).unwrap()), ids[..2]);
+    assert!(s.held_events(c, "slow", 0).unwrap().is_empty());
+    assert!(
+        s.held_events(c, "other", 10).unwrap().is_empty(),
+        "held events are per install"
+    );
+
+    // Another install's events interleave in hold id order but stay its own.
+    let other_id = s.hold_event(c, "other", &events[0]).unwrap();
+    assert!(other_id > *ids.last().unwrap());
+    assert_eq!(s.held_events(c, "other", 10).unwrap(), [(other_id, events[0].clone())]);
+    let late = s.hold_event(c, "slow", &events[1]).unwrap();
+    assert!(late > other_id);
+
+    // Releasing: one from the middle, the oldest, ones that are not held (or not this install's).
+    s.release_held(c, "slow", ids[3]).unwrap();
+    s.release_held(c, "slow", ids[0]).unwrap();
+    s.release_held(c, "slow", ids[0]).unwrap();
+    s.release_held(c, "slow", other_id).unwrap();
+    s.release_held(c, "slow", u64::MAX).unwrap();
+    s.release_held("nowhere", "slow", ids[1]).unwrap();
+    s.release_held(c, "unknown", ids[1]).unwrap();
+    let mut expected: Vec<u64> = ids.iter().copied().filter(|&id| id != ids[0] && id != ids[3]).collect();
+    expected.push(late);
+    assert_eq!(held_ids(&s.held_events(c, "slow", 100).unwrap()), expected);
+    assert_eq!(held_ids(&s.held_events(c, "slow", 1).unwrap()), [ids[1]]);
+    assert_eq!(s.held_count(c, "slow").unwrap(), expected.len() as u64);
+    assert_eq!(s.held_events(c, "other", 10).unwrap().len(), 1, "still held");
+    assert_eq!(s.held_events(c, "slow", 100).unwrap().last().unwrap().1, events[1]);
+
+    // Releasing the newest does not let its id be given out again.
+    s.release_held(c, "slow", late).unwrap();
+    let next = s.hold_event(c, "slow", &events[2]).unwrap();
+    assert!(next > late, "{next} after {late}");
+
+    // Events belong to an install.
+    let err = s.hold_event(c, "unknown", &events[0]).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(err.to_string(), "plugin `unknown` is not installed in community `held`");
+    let err = s.hold_event("nowhere", "slow", &events[0]).unwrap_err();
+    assert_eq!(err.to_string(), "plugin `slow` is not installed in community `nowhere`");
+    assert_eq!(s.held_count(c, "unknown").unwrap(), 0);
+
+    // An event reads back as `EventDefaults` reads its JSON: an empty display name becomes the id.
+    let unnamed = event(c, 5, joined(profile("nameless", "", &[], false)));
+    let id = s.hold_event(c, "other", &unnamed).unwrap();
+    let back = s.held_events(c, "other", 10).unwrap().pop().unwrap();
+    assert_eq!(back.0, id);
+    assert_eq!(back.1, event(c, 5, joined(profile("nameless", "nameless", &[], false))));
+
+    // An event that would not read back is refused, and nothing is held.
+    let count = s.held_count(c, "other").unwrap();
+    for bad in [
+        Event {
+            meta: EventMeta {
+                attempt: 0,
+                ..events[2].meta.clone()
+            },
+            ..events[2].clone()
+        },
+        Event {
+            meta: EventMeta {
+                id: " ".into(),
+                ..events[2].meta.clone()
+            },
+            ..events[2].clone()
+        },
+    ] {
+        let err = s.hold_event(c, "other", &bad).unwrap_err();
+        assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
+        assert!(err.to_string().contains("the event cannot be stored"), "{err}");
+    }
+    assert_eq!(s.held_count(c, "other").unwrap(), count);
+    let after = s.hold_event(c, "other", &events[3]).unwrap();
+    assert_eq!(after, id + 1, "a refused event takes no hold id");
+}
+
+fn uninstall_takes_breaker_and_held_events(s: &dyn Store) {
+    let c = "uninstall";
+    let record = installed(s, c, "gone");
+    installed(s, c, "stays");
+    let tripped = BreakerRecord {
+        state: BreakerState::Open,
+        recent_failures: vec![1, 2, 3],
+        trips: 3,
+        retry_at_ms: Some(10),
+    };
+    for p in ["gone", "stays"] {
+        s.put_breaker(c, p, &tripped).unwrap();
+        s.hold_event(c, p, &event(c, 1, posted("general", "m1", "alice", "hi", None)))
+            .unwrap();
+        s.hold_event(c, p, &event(c, 2, posted("general", "m2", "bob", "ho", None)))
+            .unwrap();
+    }
+    let last = s.held_events(c, "stays", 10).unwrap().last().unwrap().0;
+
+    s.delete_install(c, "gone").unwrap();
+    assert_eq!(s.breaker(c, "gone").unwrap(), None);
+    assert_eq!(s.held_count(c, "gone").unwrap(), 0);
+    assert!(s.held_events(c, "gone", 10).unwrap().is_empty());
+    assert_eq!(s.breaker(c, "stays").unwrap(), Some(tripped));
+    assert_eq!(s.held_count(c, "stays").unwrap(), 2);
+
+    // A failed delete changes nothing; a new install of the plugin starts clean.
+    assert!(s.delete_install(c, "gone").is_err());
+    s.put_install(&record).unwrap();
+    assert_eq!(s.breaker(c, "gone").unwrap(), None);
+    assert_eq!(s.held_count(c, "gone").unwrap(), 0);
+    let id = s
+        .hold_event(c, "gone", &event(c, 3, EventKind::PluginUninstalled))
+        .unwrap();
+    assert!(id > last, "hold ids are never reused");
 }
 
 // Differential ----------------------------------------------------------------------------------
@@ -1139,16 +1512,118 @@ fn snapshot(s: &dyn Store, now: u64) -> String {
     for t in TIMERS {
         writeln!(out, "{t} {:?}", s.timer(t)).unwrap();
     }
+    admin_snapshot(s, &mut out);
     out
+}
+
+/// The admin world of the differential test: every plugin installed in every community.
+fn admin_setup(s: &dyn Store) {
+    for c in COMMUNITIES {
+        s.create_community(c, 0).unwrap();
+        for p in PLUGINS {
+            let pkg = package(p, "1.0.0");
+            s.put_package(&pkg).unwrap();
+            s.put_install(&install(c, &pkg, "none", 0)).unwrap();
+        }
+    }
+}
+
+/// Runs one admin operation on both stores; `Err` when they answer differently.
+fn on_both<T: std::fmt::Debug>(
+    a: &dyn Store,
+    b: &dyn Store,
+    what: String,
+    op: impl Fn(&dyn Store) -> Result<T, StoreError>,
+) -> Result<String, String> {
+    let outcome = |s: &dyn Store| format!("{:?}", op(s).map_err(|e| e.to_string()));
+    let (left, right) = (outcome(a), outcome(b));
+    if left == right {
+        Ok(format!("{what} -> {left}"))
+    } else {
+        Err(format!(
+            "stores answer {what} differently:\n  left:  {left}\n  right: {right}"
+        ))
+    }
+}
+
+/// A random admin operation on installs' limits, breakers, held events and review policies.
+fn random_admin_step(a: &dyn Store, b: &dyn Store, rng: &mut Rng, now: u64) -> Result<String, String> {
+    let (c, p) = (rng.pick(&COMMUNITIES), rng.pick(&PLUGINS));
+    match rng.below(4) {
+        0 => {
+            let e = random_event(rng, now);
+            on_both(a, b, format!("hold_event {c} {p} {e:?}"), |s| s.hold_event(c, p, &e))
+        }
+        1 => {
+            let oldest = a.held_events(c, p, 1).unwrap().first().map(|(id, _)| *id);
+            let id = match oldest {
+                Some(id) if rng.below(3) > 0 => id,
+                _ => rng.below(40) as u64,
+            };
+            on_both(a, b, format!("release_held {c} {p} {id}"), |s| s.release_held(c, p, id))
+        }
+        2 if rng.below(3) > 0 => {
+            let breaker = BreakerRecord {
+                state: [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen][rng.below(3)],
+                recent_failures: (0..rng.below(4)).map(|_| now - rng.below(500) as u64).collect(),
+                trips: rng.below(4) as u32,
+                retry_at_ms: [None, Some(now + 100), Some(u64::MAX)][rng.below(3)],
+            };
+            on_both(a, b, format!("put_breaker {c} {p} {breaker:?}"), |s| {
+                s.put_breaker(c, p, &breaker)
+            })
+        }
+        2 => {
+            let c = rng.pick(&["c1", "c2", "c3"]);
+            let policy = [ReviewFailPolicy::FailOpen, ReviewFailPolicy::FailClosed][rng.below(2)];
+            on_both(a, b, format!("set_review_fail_policy {c} {policy:?}"), |s| {
+                s.set_review_fail_policy(c, policy)
+            })
+        }
+        _ if a.install(c, p).unwrap().is_some() && rng.below(2) == 0 => {
+            on_both(a, b, format!("delete_install {c} {p}"), |s| s.delete_install(c, p))
+        }
+        _ => {
+            let pick = |rng: &mut Rng| [None, Some(0), Some(64), Some(u64::MAX)][rng.below(4)];
+            let record = InstallRecord {
+                limits: LimitOverrides {
+                    memory_mb: pick(rng),
+                    cpu_ms: pick(rng),
+                    wall_clock_ms: pick(rng),
+                    fuel: pick(rng),
+                },
+                enabled: rng.below(2) == 0,
+                ..install(c, &package(p, "1.0.0"), "none", now)
+            };
+            on_both(a, b, format!("put_install {record:?}"), |s| s.put_install(&record))
+        }
+    }
+}
+
+/// Everything a store answers about the differential test's admin world.
+fn admin_snapshot(s: &dyn Store, out: &mut String) {
+    use std::fmt::Write;
+    writeln!(out, "communities {:?}", s.communities().unwrap()).unwrap();
+    for c in COMMUNITIES {
+        writeln!(out, "{c} installs {:?}", s.installs(c).unwrap()).unwrap();
+        for p in PLUGINS {
+            writeln!(out, "{c} {p} breaker {:?}", s.breaker(c, p).unwrap()).unwrap();
+            writeln!(out, "{c} {p} held {:?}", s.held_events(c, p, 100).unwrap()).unwrap();
+            writeln!(out, "{c} {p} first held {:?}", s.held_events(c, p, 1).unwrap()).unwrap();
+            writeln!(out, "{c} {p} held count {}", s.held_count(c, p).unwrap()).unwrap();
+        }
+    }
 }
 
 /// Replays the same random operations on both stores and compares every answer after each.
 pub(super) fn differential(a: &dyn Store, b: &dyn Store, seed: u64, steps: usize) {
     let mut rng = Rng(seed.max(1));
     let mut now = 1_000u64;
+    admin_setup(a);
+    admin_setup(b);
     for step in 0..steps {
         now += rng.below(300) as u64;
-        let what = match rng.below(10) {
+        let what = match rng.below(14) {
             0..=3 => {
                 let e = random_event(&mut rng, now);
                 a.observe(&e).unwrap();
@@ -1181,12 +1656,16 @@ pub(super) fn differential(a: &dyn Store, b: &dyn Store, seed: u64, steps: usize
                 b.remember_pseudonyms(c, p, &pairs).unwrap();
                 format!("remember_pseudonyms {c} {p} {pairs:?}")
             }
-            _ => {
+            9 => {
                 let (c, p) = (rng.pick(&COMMUNITIES), rng.pick(&PLUGINS));
                 a.forget_plugin(c, p).unwrap();
                 b.forget_plugin(c, p).unwrap();
                 format!("forget_plugin {c} {p}")
             }
+            _ => match random_admin_step(a, b, &mut rng, now) {
+                Ok(what) => what,
+                Err(disagreement) => panic!("seed {seed} step {step}: {disagreement}"),
+            },
         };
         let (left, right) = (snapshot(a, now), snapshot(b, now));
         if left != right {

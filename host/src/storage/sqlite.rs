@@ -23,9 +23,10 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::admin::{
-    AdminStore, AuditEntry, AuditQuery, CommunityRecord, InstallRecord, PendingUpgrade, PluginPackage, StoreError,
+    AdminStore, AuditEntry, AuditQuery, BreakerRecord, BreakerState, CommunityRecord, InstallRecord, LimitOverrides,
+    PendingUpgrade, PluginPackage, ReviewFailPolicy, StoreError,
 };
-use super::memory_admin::{community_conflict, no_community, no_package, not_installed};
+use super::memory_admin::{community_conflict, decode_held, encode_held, no_community, no_package, not_installed};
 use super::{CommunityStore, MemberStanding, StoredMessage, Timer};
 use crate::capability::{Capability, GrantSet};
 use crate::effects::Action;
@@ -124,6 +125,21 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Fail> {
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Fail> {
     serde_json::from_str(text).map_err(|e| Fail::Data(format!("bad {what} `{text}`: {e}")))
+}
+
+/// The serde name of a unit enum variant (`fail-open`, `half-open`, ...), as stored.
+fn variant_name<T: serde::Serialize>(value: &T) -> Result<String, Fail> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        Ok(other) => Err(Fail::Data(format!("expected a name, got {other}"))),
+        Err(e) => Err(Fail::Data(e.to_string())),
+    }
+}
+
+/// A unit enum variant from its stored serde name.
+fn from_variant_name<T: serde::de::DeserializeOwned>(name: String, what: &str) -> Result<T, Fail> {
+    serde_json::from_value(serde_json::Value::String(name.clone()))
+        .map_err(|e| Fail::Data(format!("bad {what} `{name}`: {e}")))
 }
 
 fn capability(name: &str) -> Result<Capability, Fail> {
@@ -753,6 +769,12 @@ fn community_exists(conn: &Connection, id: &str) -> Result<bool, Fail> {
         .exists(params![id])?)
 }
 
+fn install_exists(conn: &Connection, community: &str, plugin_id: &str) -> Result<bool, Fail> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM installs WHERE community = ?1 AND plugin_id = ?2")?
+        .exists(params![community, plugin_id])?)
+}
+
 fn package_exists(conn: &Connection, digest: &str) -> Result<bool, Fail> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM packages WHERE digest = ?1")?
@@ -768,9 +790,10 @@ struct InstallRow {
     enabled: bool,
     config: String,
     installed_ms: i64,
+    limits: String,
 }
 
-const INSTALL_COLUMNS: &str = "community, plugin_id, digest, version, enabled, config, installed_ms";
+const INSTALL_COLUMNS: &str = "community, plugin_id, digest, version, enabled, config, installed_ms, limits";
 
 fn install_from_row(row: &Row<'_>) -> rusqlite::Result<InstallRow> {
     Ok(InstallRow {
@@ -781,6 +804,7 @@ fn install_from_row(row: &Row<'_>) -> rusqlite::Result<InstallRow> {
         enabled: row.get(4)?,
         config: row.get(5)?,
         installed_ms: row.get(6)?,
+        limits: row.get(7)?,
     })
 }
 
@@ -822,6 +846,7 @@ fn load_install(conn: &Connection, row: InstallRow) -> Result<InstallRecord, Fai
     };
     Ok(InstallRecord {
         config: from_json::<Vec<ConfigEntry>>(&row.config, "install config")?,
+        limits: from_json::<LimitOverrides>(&row.limits, "install limits")?,
         community: row.community,
         plugin_id: row.plugin_id,
         digest: row.digest,
@@ -853,23 +878,29 @@ impl AdminStore for SqliteStore {
             if community_exists(conn, id)? {
                 return Err(community_conflict(id).into());
             }
-            conn.prepare_cached("INSERT INTO communities (id, created_ms) VALUES (?1, ?2)")?
-                .execute(params![id, to_db(now_ms)])?;
+            conn.prepare_cached("INSERT INTO communities (id, created_ms, review_fail_policy) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, to_db(now_ms), variant_name(&ReviewFailPolicy::default())?])?;
             Ok(())
         })
     }
 
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError> {
         self.read("listing communities", |conn| {
-            Ok(conn
-                .prepare_cached("SELECT id, created_ms FROM communities ORDER BY id")?
+            let rows = conn
+                .prepare_cached("SELECT id, created_ms, review_fail_policy FROM communities ORDER BY id")?
                 .query_map([], |r| {
-                    Ok(CommunityRecord {
-                        id: r.get(0)?,
-                        created_ms: from_db(r.get(1)?),
-                    })
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(id, created_ms, policy)| {
+                    Ok(CommunityRecord {
+                        id,
+                        created_ms: from_db(created_ms),
+                        review_fail_policy: from_variant_name(policy, "review fail policy")?,
+                    })
+                })
+                .collect()
         })
     }
 
@@ -932,11 +963,11 @@ impl AdminStore for SqliteStore {
                 }
             }
             conn.prepare_cached(
-                "INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms, limits)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (community, plugin_id) DO UPDATE SET
                      digest = excluded.digest, version = excluded.version, enabled = excluded.enabled,
-                     config = excluded.config, installed_ms = excluded.installed_ms",
+                     config = excluded.config, installed_ms = excluded.installed_ms, limits = excluded.limits",
             )?
             .execute(params![
                 c,
@@ -945,7 +976,8 @@ impl AdminStore for SqliteStore {
                 install.version,
                 install.enabled,
                 to_json(&install.config)?,
-                to_db(install.installed_ms)
+                to_db(install.installed_ms),
+                to_json(&install.limits)?
             ])?;
             conn.prepare_cached("DELETE FROM grants WHERE community = ?1 AND plugin_id = ?2")?
                 .execute(params![c, p])?;
@@ -1007,7 +1039,12 @@ impl AdminStore for SqliteStore {
     fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError> {
         let doing = format!("deleting the install of plugin `{plugin_id}` in community `{community}`");
         self.write(&doing, |conn| {
-            // Grants and the pending upgrade go with it (ON DELETE CASCADE).
+            // Its breaker and held events go in the same transaction. Grants and the pending upgrade
+            // go with the row (ON DELETE CASCADE, which would also take the breaker and held events).
+            for table in ["breakers", "held_events"] {
+                conn.prepare_cached(&format!("DELETE FROM {table} WHERE community = ?1 AND plugin_id = ?2"))?
+                    .execute(params![community, plugin_id])?;
+            }
             let deleted = conn
                 .prepare_cached("DELETE FROM installs WHERE community = ?1 AND plugin_id = ?2")?
                 .execute(params![community, plugin_id])?;
@@ -1074,6 +1111,129 @@ impl AdminStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             entries.reverse();
             Ok(entries)
+        })
+    }
+
+    fn set_review_fail_policy(&self, community: &str, policy: ReviewFailPolicy) -> Result<(), StoreError> {
+        let doing = format!("setting the review fail policy of community `{community}`");
+        self.write(&doing, |conn| {
+            let updated = conn
+                .prepare_cached("UPDATE communities SET review_fail_policy = ?2 WHERE id = ?1")?
+                .execute(params![community, variant_name(&policy)?])?;
+            if updated == 0 {
+                return Err(no_community(community).into());
+            }
+            Ok(())
+        })
+    }
+
+    fn breaker(&self, community: &str, plugin_id: &str) -> Result<Option<BreakerRecord>, StoreError> {
+        let doing = format!("reading the circuit breaker of plugin `{plugin_id}` in community `{community}`");
+        self.read(&doing, |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT state, recent_failures, trips, retry_at_ms FROM breakers
+                     WHERE community = ?1 AND plugin_id = ?2",
+                )?
+                .query_row(params![community, plugin_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })
+                .optional()?;
+            let Some((state, recent_failures, trips, retry_at_ms)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(BreakerRecord {
+                state: from_variant_name::<BreakerState>(state, "breaker state")?,
+                recent_failures: from_json(&recent_failures, "breaker failures")?,
+                trips: u32::try_from(trips).map_err(|_| Fail::Data(format!("bad breaker trip count {trips}")))?,
+                retry_at_ms: retry_at_ms.map(from_db),
+            }))
+        })
+    }
+
+    fn put_breaker(&self, community: &str, plugin_id: &str, breaker: &BreakerRecord) -> Result<(), StoreError> {
+        let doing = format!("saving the circuit breaker of plugin `{plugin_id}` in community `{community}`");
+        self.write(&doing, |conn| {
+            if !install_exists(conn, community, plugin_id)? {
+                return Err(not_installed(community, plugin_id).into());
+            }
+            conn.prepare_cached(
+                "INSERT INTO breakers (community, plugin_id, state, recent_failures, trips, retry_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (community, plugin_id) DO UPDATE SET
+                     state = excluded.state, recent_failures = excluded.recent_failures,
+                     trips = excluded.trips, retry_at_ms = excluded.retry_at_ms",
+            )?
+            .execute(params![
+                community,
+                plugin_id,
+                variant_name(&breaker.state)?,
+                to_json(&breaker.recent_failures)?,
+                i64::from(breaker.trips),
+                breaker.retry_at_ms.map(to_db)
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn hold_event(&self, community: &str, plugin_id: &str, event: &Event) -> Result<u64, StoreError> {
+        let (json, _) = encode_held(community, plugin_id, event)?;
+        let doing = format!(
+            "holding event `{}` for plugin `{plugin_id}` in community `{community}`",
+            event.meta.id
+        );
+        self.write(&doing, |conn| {
+            if !install_exists(conn, community, plugin_id)? {
+                return Err(not_installed(community, plugin_id).into());
+            }
+            conn.prepare_cached("INSERT INTO held_events (community, plugin_id, event) VALUES (?1, ?2, ?3)")?
+                .execute(params![community, plugin_id, json])?;
+            Ok(from_db(conn.last_insert_rowid()))
+        })
+    }
+
+    fn held_events(&self, community: &str, plugin_id: &str, limit: usize) -> Result<Vec<(u64, Event)>, StoreError> {
+        let doing = format!("reading the held events of plugin `{plugin_id}` in community `{community}`");
+        self.read(&doing, |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT hold_id, event FROM held_events WHERE community = ?1 AND plugin_id = ?2
+                     ORDER BY hold_id LIMIT ?3",
+                )?
+                .query_map(params![community, plugin_id, sql_limit(limit)], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(hold_id, json)| {
+                    let event = decode_held(&json).map_err(|e| Fail::Data(format!("held event {hold_id}: {e}")))?;
+                    Ok((from_db(hold_id), event))
+                })
+                .collect()
+        })
+    }
+
+    fn release_held(&self, community: &str, plugin_id: &str, hold_id: u64) -> Result<(), StoreError> {
+        let doing = format!("releasing held event {hold_id} of plugin `{plugin_id}` in community `{community}`");
+        self.write(&doing, |conn| {
+            conn.prepare_cached("DELETE FROM held_events WHERE hold_id = ?3 AND community = ?1 AND plugin_id = ?2")?
+                .execute(params![community, plugin_id, to_db(hold_id)])?;
+            Ok(())
+        })
+    }
+
+    fn held_count(&self, community: &str, plugin_id: &str) -> Result<u64, StoreError> {
+        let doing = format!("counting the held events of plugin `{plugin_id}` in community `{community}`");
+        self.read(&doing, |conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT count(*) FROM held_events WHERE community = ?1 AND plugin_id = ?2")?
+                .query_row(params![community, plugin_id], |r| r.get(0))?;
+            Ok(from_db(count))
         })
     }
 }

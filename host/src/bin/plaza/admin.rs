@@ -130,6 +130,24 @@ fn print_status(s: &PluginStatus) {
             println!("    {:<22} {}", r.capability.to_string(), r.reason);
         }
     }
+    let b = &s.breaker;
+    let retry = b
+        .retry_at_ms
+        .map(|t| format!(", trial after {}", print::clock(t)))
+        .unwrap_or_default();
+    println!(
+        "  breaker: {:?} ({} recent failure(s), {} trip(s){retry}); {} held event(s)",
+        b.state, b.recent_failures, b.trips, b.held_events
+    );
+    let l = &s.limits;
+    println!(
+        "  limits: memory {} MiB, cpu {} ms, wall clock {} ms, kv {} KiB{}",
+        l.memory_bytes >> 20,
+        l.cpu_ms,
+        l.wall_clock_ms,
+        l.kv_quota_bytes >> 10,
+        l.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default()
+    );
     let h = &s.health;
     print!(
         "  health: {} recent failure(s), {} denied call(s)",
@@ -390,6 +408,9 @@ pub async fn ingest(common: Common, events: PathBuf) -> anyhow::Result<ExitCode>
     let mut defaults = plaza_host::event::EventDefaults::default();
     let events = plaza_host::event::parse_jsonl(&text, &name, &mut defaults)?;
     for event in events {
+        for r in plaza.retry_quarantined(event.meta.timestamp_ms).await? {
+            print_report(&common, &r);
+        }
         let report = plaza.ingest(event).await?;
         if common.json {
             print::ingest_lines(&report).iter().for_each(|l| println!("{l}"));
@@ -407,5 +428,97 @@ pub async fn ingest(common: Common, events: PathBuf) -> anyhow::Result<ExitCode>
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Admin limits for one install.
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Linear memory in MiB.
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// CPU per invocation in ms.
+    #[arg(long)]
+    cpu_ms: Option<u64>,
+    /// Wall clock per invocation (host calls included) in ms.
+    #[arg(long)]
+    wall_clock_ms: Option<u64>,
+    /// Instruction budget, used when the host meters fuel.
+    #[arg(long)]
+    fuel: Option<u64>,
+}
+
+pub async fn limits(common: Common, target: Target, args: LimitArgs) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    let overrides = plaza_host::storage::admin::LimitOverrides {
+        memory_mb: args.memory_mb,
+        cpu_ms: args.cpu_ms,
+        wall_clock_ms: args.wall_clock_ms,
+        fuel: args.fuel,
+    };
+    plaza.set_limits(&target.community, &target.plugin, overrides)?;
+    let status = plaza
+        .plugin_statuses(&target.community)?
+        .into_iter()
+        .find(|s| s.plugin == target.plugin);
+    if common.json {
+        println!(
+            "{}",
+            json!({"plugin": target.plugin, "community": target.community, "status": status})
+        );
+    } else if let Some(s) = &status {
+        print_status(s);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn breaker(common: Common, target: Target, reset: bool) -> anyhow::Result<ExitCode> {
+    let plaza = open(&common).await?;
+    if reset {
+        let reports = plaza.reset_breaker(&target.community, &target.plugin).await?;
+        if !common.json {
+            println!(
+                "breaker closed for {} in `{}`; delivered {} held event(s)",
+                target.plugin,
+                target.community,
+                reports.len()
+            );
+        }
+        for r in &reports {
+            print_report(&common, r);
+        }
+    }
+    let status = plaza.breaker_status(&target.community, &target.plugin)?;
+    emit(&common, serde_json::to_value(&status)?, || {
+        println!(
+            "{} in `{}`: {:?}, {} recent failure(s), {} trip(s), {} held event(s)",
+            target.plugin, target.community, status.state, status.recent_failures, status.trips, status.held_events
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn review_policy(common: Common, community: String, policy: String) -> anyhow::Result<ExitCode> {
+    use plaza_host::storage::admin::ReviewFailPolicy;
+    let policy = match policy.as_str() {
+        "fail-open" => ReviewFailPolicy::FailOpen,
+        "fail-closed" => ReviewFailPolicy::FailClosed,
+        other => anyhow::bail!("review policy {other:?}: expected fail-open or fail-closed"),
+    };
+    let plaza = open(&common).await?;
+    plaza.set_review_fail_policy(&community, policy)?;
+    emit(
+        &common,
+        json!({"community": community, "review_fail_policy": policy}),
+        || {
+            println!(
+                "`{community}`: a message whose review fails is now {}",
+                match policy {
+                    ReviewFailPolicy::FailOpen => "posted (fail-open)",
+                    ReviewFailPolicy::FailClosed => "held (fail-closed)",
+                }
+            )
+        },
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -167,6 +167,38 @@ Examples:
         #[command(flatten)]
         common: admin::Common,
     },
+    /// Set an install's limits, within the operator's maximums.
+    #[command(after_help = "Example:\n  plaza limits -c rust-lovers -p poll --memory-mb 32 --cpu-ms 100")]
+    Limits {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(flatten)]
+        args: admin::LimitArgs,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Show an install's circuit breaker; --reset closes it and delivers held events.
+    #[command(after_help = "Example:\n  plaza breaker -c rust-lovers -p poll --reset")]
+    Breaker {
+        #[command(flatten)]
+        target: admin::Target,
+        /// Close the breaker and deliver the held events.
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Set what happens to a message when a review hook fails: fail-open or fail-closed.
+    #[command(after_help = "Example:\n  plaza review-policy -c rust-lovers fail-closed")]
+    ReviewPolicy {
+        /// The community.
+        #[arg(long, short)]
+        community: String,
+        /// fail-open (post the message) or fail-closed (hold it).
+        policy: String,
+        #[command(flatten)]
+        common: admin::Common,
+    },
     /// Deliver an event file to the communities in the data directory.
     Ingest {
         /// The event file (JSON lines).
@@ -219,6 +251,13 @@ fn main() -> ExitCode {
             Command::Audit { args, common } => admin::audit(common, args).await,
             Command::Plugins { community, common } => admin::plugins(common, community).await,
             Command::Ingest { events, common } => admin::ingest(common, events).await,
+            Command::Limits { target, args, common } => admin::limits(common, target, args).await,
+            Command::Breaker { target, reset, common } => admin::breaker(common, target, reset).await,
+            Command::ReviewPolicy {
+                community,
+                policy,
+                common,
+            } => admin::review_policy(common, community, policy).await,
         }
     });
     match result {

@@ -66,6 +66,10 @@ pub fn ingest_lines(report: &IngestReport) -> Vec<Value> {
         for inv in &d.invocations {
             lines.extend(invocation_lines(inv));
         }
+        for plugin in &d.held {
+            lines.push(json!({"kind": "held", "event": d.event.meta.id, "plugin": plugin,
+                              "reason": "circuit breaker open; delivered when it closes"}));
+        }
     }
     lines
 }
@@ -172,6 +176,9 @@ pub fn pretty_decision(d: &ReviewDecision) -> String {
             format!("  review: REJECTED by {plugin}: {reason}")
         }
         ReviewDecision::Rewrite { text } => format!("  review: rewritten to {}", quote(text)),
+        ReviewDecision::Hold { plugin, reason } => {
+            format!("  review: HELD (fail-closed) because {plugin} failed: {reason}")
+        }
     }
 }
 

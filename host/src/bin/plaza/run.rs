@@ -121,6 +121,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         for report in plaza.fire_due_timers(event.meta.timestamp_ms).await? {
             out.invocation(&report);
         }
+        for report in plaza.retry_quarantined(event.meta.timestamp_ms).await? {
+            out.invocation(&report);
+        }
         last_ms = last_ms.max(event.meta.timestamp_ms);
         if args.pretty {
             println!("\n{} [{}] {}", event.meta.id, community, event.kind.type_name());
@@ -221,6 +224,9 @@ impl Output {
             print::pretty_invocation(r, self.show_kv)
                 .iter()
                 .for_each(|l| println!("{l}"));
+        }
+        for plugin in report.dispatch.iter().flat_map(|d| &d.held) {
+            println!("  {plugin:<12} held: circuit breaker open; delivered when it closes");
         }
     }
 

@@ -16,7 +16,7 @@ use crate::storage::admin::StoreError;
 pub(super) const APPLICATION_ID: i32 = 0x504c_5a41;
 
 /// The migrations, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: the admin model and community state.
 const V1: &str = r#"
@@ -162,6 +162,39 @@ CREATE TABLE pseudonyms (
     member     TEXT NOT NULL,
     PRIMARY KEY (community, plugin, pseudonym)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 2: review fail policies, per-install limits, circuit breakers and held events.
+const V2: &str = r#"
+ALTER TABLE communities ADD COLUMN review_fail_policy TEXT NOT NULL DEFAULT 'fail-open'
+    CHECK (review_fail_policy IN ('fail-open', 'fail-closed'));
+
+-- JSON object of the limits the admin set ({"memory_mb", "cpu_ms", "wall_clock_ms", "fuel"},
+-- each present only when set).
+ALTER TABLE installs ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+
+-- An install's circuit breaker; no row: never tripped (closed).
+CREATE TABLE breakers (
+    community        TEXT    NOT NULL,
+    plugin_id        TEXT    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('closed', 'open', 'half-open')),
+    recent_failures  TEXT    NOT NULL, -- JSON array of failure times (ms), oldest first
+    trips            INTEGER NOT NULL,
+    retry_at_ms      INTEGER,
+    PRIMARY KEY (community, plugin_id),
+    FOREIGN KEY (community, plugin_id) REFERENCES installs (community, plugin_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Events kept for a quarantined install until it can take them. AUTOINCREMENT: hold ids only
+-- increase and are never reused, even after the newest is released.
+CREATE TABLE held_events (
+    hold_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    community  TEXT    NOT NULL,
+    plugin_id  TEXT    NOT NULL,
+    event      TEXT    NOT NULL, -- the event as JSON, delivery facts included
+    FOREIGN KEY (community, plugin_id) REFERENCES installs (community, plugin_id) ON DELETE CASCADE
+);
+CREATE INDEX held_events_by_install ON held_events (community, plugin_id, hold_id);
 "#;
 
 /// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than

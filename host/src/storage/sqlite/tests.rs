@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::storage::admin::AuditQuery;
+use crate::storage::admin::{AuditQuery, BreakerRecord, BreakerState, LimitOverrides, ReviewFailPolicy};
 use crate::storage::conformance::{event, joined, kv_set, posted, schedule};
 
 fn quick() -> Options {
@@ -43,6 +43,21 @@ fn install_record() -> InstallRecord {
             added_capabilities: vec![Capability::HttpFetch],
             requested_ms: 6,
         }),
+        limits: LimitOverrides {
+            memory_mb: Some(32),
+            cpu_ms: None,
+            wall_clock_ms: Some(2_000),
+            fuel: Some(u64::MAX),
+        },
+    }
+}
+
+fn breaker_record() -> BreakerRecord {
+    BreakerRecord {
+        state: BreakerState::Open,
+        recent_failures: vec![10, 20, u64::MAX],
+        trips: 2,
+        retry_at_ms: Some(30),
     }
 }
 
@@ -79,6 +94,14 @@ fn data_survives_close_and_reopen() {
             .unwrap();
         s.remember_pseudonyms("c", "poll", &[("anon".into(), "alice".into())])
             .unwrap();
+        s.set_review_fail_policy("c", ReviewFailPolicy::FailClosed).unwrap();
+        s.put_breaker("c", "poll", &breaker_record()).unwrap();
+        s.hold_event(
+            "c",
+            "poll",
+            &event("c", 3, posted("general", "m2", "alice", "ünïcode ✓", None)),
+        )
+        .unwrap();
     }
     assert!(data_dir.join(DB_FILE_NAME).is_file());
     let s = SqliteStore::open(&data_dir).unwrap();
@@ -91,6 +114,15 @@ fn data_survives_close_and_reopen() {
     assert_eq!(s.kv_get("c", "poll", "votes"), Some(b"3".to_vec()));
     assert_eq!(s.timer("t1").unwrap().due_ms, 15);
     assert_eq!(s.resolve_pseudonym("c", "poll", "anon").as_deref(), Some("alice"));
+    assert_eq!(
+        s.communities().unwrap()[0].review_fail_policy,
+        ReviewFailPolicy::FailClosed
+    );
+    assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
+    assert_eq!(
+        s.held_events("c", "poll", 10).unwrap(),
+        [(1, event("c", 3, posted("general", "m2", "alice", "ünïcode ✓", None)))]
+    );
 }
 
 fn pragma_i64(conn: &Connection, name: &str) -> i64 {
@@ -116,8 +148,10 @@ fn an_empty_file_is_migrated_to_the_current_schema() {
         .unwrap();
     for table in [
         "audit",
+        "breakers",
         "communities",
         "grants",
+        "held_events",
         "installs",
         "kv",
         "members",
@@ -390,4 +424,201 @@ fn shared_across_threads() {
         h.join().unwrap();
     }
     assert_eq!(s.kv_keys("c", "p", "", None, 1000).len(), 80);
+}
+
+/// A database as schema version 1 left it: only the first migration, with some data.
+fn create_version_1(dir: &Path) {
+    let mut conn = raw(dir);
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    tx.pragma_update(None, "user_version", 1).unwrap();
+    tx.execute_batch(
+        r#"INSERT INTO communities (id, created_ms) VALUES ('c', 1), ('d', 2);
+           INSERT INTO packages (digest, plugin_id, version, manifest_toml, component)
+               VALUES ('d1', 'poll', '1.0.0', '[plugin]', x'0061736d');
+           INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms)
+               VALUES ('c', 'poll', 'd1', '1.0.0', 1, '[{"key":"k","value":"v"}]', 5);
+           INSERT INTO grants (community, plugin_id, capability) VALUES ('c', 'poll', 'storage:kv');
+           INSERT INTO kv (community, plugin, key, value) VALUES ('c', 'poll', CAST('votes' AS BLOB), x'33');"#,
+    )
+    .unwrap();
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_data() {
+    assert_eq!(SCHEMA_VERSION, 2);
+    let dir = tempfile::tempdir().unwrap();
+    create_version_1(dir.path());
+    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 1);
+
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 2);
+    let communities = s.communities().unwrap();
+    assert_eq!(
+        communities,
+        [
+            CommunityRecord {
+                id: "c".into(),
+                created_ms: 1,
+                review_fail_policy: ReviewFailPolicy::FailOpen,
+            },
+            CommunityRecord {
+                id: "d".into(),
+                created_ms: 2,
+                review_fail_policy: ReviewFailPolicy::FailOpen,
+            },
+        ]
+    );
+    let expected = InstallRecord {
+        community: "c".into(),
+        plugin_id: "poll".into(),
+        digest: "d1".into(),
+        version: "1.0.0".into(),
+        enabled: true,
+        grants: GrantSet::parse_list("storage:kv").unwrap(),
+        config: vec![ConfigEntry {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        installed_ms: 5,
+        pending: None,
+        limits: LimitOverrides::default(),
+    };
+    assert_eq!(s.install("c", "poll").unwrap(), Some(expected.clone()));
+    assert_eq!(s.installs("c").unwrap(), std::slice::from_ref(&expected));
+    assert_eq!(s.package("d1").unwrap().unwrap().component, b"\0asm");
+    assert_eq!(s.kv_get("c", "poll", "votes"), Some(b"3".to_vec()));
+    assert_eq!(s.breaker("c", "poll").unwrap(), None);
+    assert_eq!(s.held_count("c", "poll").unwrap(), 0);
+
+    // The new features work on the migrated database, and survive a reopen.
+    s.set_review_fail_policy("d", ReviewFailPolicy::FailClosed).unwrap();
+    s.put_install(&InstallRecord {
+        limits: LimitOverrides {
+            cpu_ms: Some(50),
+            ..LimitOverrides::default()
+        },
+        ..expected.clone()
+    })
+    .unwrap();
+    s.put_breaker("c", "poll", &breaker_record()).unwrap();
+    let held = event("c", 9, EventKind::PluginUninstalled);
+    assert_eq!(s.hold_event("c", "poll", &held).unwrap(), 1);
+    drop(s);
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(
+        s.communities().unwrap()[1].review_fail_policy,
+        ReviewFailPolicy::FailClosed
+    );
+    assert_eq!(s.install("c", "poll").unwrap().unwrap().limits.cpu_ms, Some(50));
+    assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
+    assert_eq!(s.held_events("c", "poll", 10).unwrap(), [(1, held)]);
+    s.delete_install("c", "poll").unwrap();
+    assert_eq!(s.breaker("c", "poll").unwrap(), None);
+    assert_eq!(s.held_count("c", "poll").unwrap(), 0);
+}
+
+#[test]
+fn a_database_migrated_from_version_1_is_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    create_version_1(dir.path());
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = raw(dir.path());
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let violations: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(violations, 0);
+    // The new column's CHECK holds for migrated rows and refuses unknown policies.
+    let err = conn
+        .execute("UPDATE communities SET review_fail_policy = 'sometimes'", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+}
+
+#[test]
+fn delete_install_takes_breaker_and_held_events_in_one_transaction() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.create_community("c", 1).unwrap();
+    s.put_package(&package()).unwrap();
+    s.put_install(&install_record()).unwrap();
+    s.put_breaker("c", "poll", &breaker_record()).unwrap();
+    let held = event("c", 1, posted("general", "m1", "alice", "hi", None));
+    s.hold_event("c", "poll", &held).unwrap();
+    // Make the last step (deleting the install row) fail.
+    s.with_connection(|conn| {
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER fail_on_uninstall BEFORE DELETE ON main.installs
+             BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+        )
+    })
+    .unwrap();
+    let err = s.delete_install("c", "poll").unwrap_err();
+    assert!(err.to_string().contains("simulated failure"), "{err}");
+    assert!(s.install("c", "poll").unwrap().is_some());
+    assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
+    assert_eq!(s.held_events("c", "poll", 10).unwrap(), [(1, held)]);
+    s.with_connection(|conn| conn.execute_batch("DROP TRIGGER fail_on_uninstall"))
+        .unwrap();
+    s.delete_install("c", "poll").unwrap();
+    assert_eq!(s.breaker("c", "poll").unwrap(), None);
+    assert_eq!(s.held_count("c", "poll").unwrap(), 0);
+}
+
+#[test]
+fn damaged_breakers_and_held_events_are_reported_as_corrupt() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.create_community("c", 1).unwrap();
+    s.put_package(&package()).unwrap();
+    s.put_install(&install_record()).unwrap();
+    s.put_breaker("c", "poll", &breaker_record()).unwrap();
+    s.hold_event("c", "poll", &event("c", 1, EventKind::PluginUninstalled))
+        .unwrap();
+    s.with_connection(|conn| {
+        conn.execute_batch(
+            r#"UPDATE breakers SET recent_failures = '[1, "two"]';
+               UPDATE held_events SET event = '{"type": "no-such-event"}';
+               UPDATE installs SET limits = '{"fuel": -1}';"#,
+        )
+    })
+    .unwrap();
+    for err in [
+        s.breaker("c", "poll").unwrap_err(),
+        s.held_events("c", "poll", 10).unwrap_err(),
+        s.install("c", "poll").unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+    assert!(s
+        .held_events("c", "poll", 10)
+        .unwrap_err()
+        .to_string()
+        .contains("held event 1"));
+    assert_eq!(s.held_count("c", "poll").unwrap(), 1, "nothing is dropped");
+}
+
+#[test]
+fn held_events_are_read_through_their_index() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let plan: Vec<String> = s.with_connection(|conn| {
+        conn.prepare(
+            "EXPLAIN QUERY PLAN SELECT hold_id, event FROM held_events WHERE community = 'c' AND plugin_id = 'p'
+             ORDER BY hold_id LIMIT 10",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    });
+    assert!(
+        plan.iter().any(|step| step.contains("held_events_by_install")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+        "no sort: {plan:?}"
+    );
 }
