@@ -354,7 +354,7 @@ impl EventDefaults {
                 .as_u64()
                 .ok_or_else(|| bad("sequence", "must be a whole number ≥ 0"))?,
         };
-        *next = sequence.max(*next - 1) + 1;
+        *next = sequence.max(*next - 1).saturating_add(1);
         let timestamp_ms = match fields.remove("timestamp_ms") {
             None => self.start_ms + (self.count - 1) * 1000,
             Some(v) => v
@@ -500,6 +500,22 @@ mod tests {
         assert_eq!(err.to_string(), "f line 1: field `attempt` must be a whole number ≥ 1");
         let err = parse_jsonl(r#"{"type":"member-left","member":"a","colour":"red"}"#, "f", &mut d).unwrap_err();
         assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn the_largest_sequence_does_not_overflow() {
+        let mut d = EventDefaults::default();
+        let e = d
+            .parse(
+                &format!(r#"{{"sequence":{},"type":"plugin-uninstalled"}}"#, u64::MAX),
+                "t",
+            )
+            .unwrap();
+        assert_eq!(e.meta.sequence, u64::MAX);
+        assert_eq!(
+            d.parse(r#"{"type":"plugin-uninstalled"}"#, "t").unwrap().meta.sequence,
+            u64::MAX
+        );
     }
 
     #[test]

@@ -357,3 +357,80 @@ async fn unknown_communities_are_refused() {
         Err(PlazaError::CommunityExists(_))
     ));
 }
+
+#[tokio::test]
+async fn admin_limit_overrides_apply_within_the_operator_maximum() {
+    use plaza_host::runtime::report::FailureReason;
+    use plaza_host::storage::admin::LimitOverrides;
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    community_with(&plaza, "c", &probe, "all").await;
+    let too_much = LimitOverrides {
+        memory_mb: Some(100_000),
+        ..LimitOverrides::default()
+    };
+    let err = plaza.set_limits("c", "probe", too_much).unwrap_err();
+    assert!(matches!(err, PlazaError::BadLimit { .. }));
+    assert!(
+        err.to_string()
+            .contains("memory-mb = 100000 is outside the operator's range 1..=256"),
+        "{err}"
+    );
+
+    // 8 MiB is less than the probe's /oom needs, so memory runs out sooner; the status shows it.
+    let tight = LimitOverrides {
+        memory_mb: Some(8),
+        cpu_ms: Some(30),
+        ..LimitOverrides::default()
+    };
+    plaza.set_limits("c", "probe", tight.clone()).unwrap();
+    let status = plaza.plugin_statuses("c").unwrap().remove(0);
+    assert_eq!(status.limits.memory_bytes, 8 << 20);
+    assert_eq!(status.limits.cpu_ms, 30);
+    assert_eq!(status.limits.overrides, tight);
+    let mut ev = Events::new("c");
+    let r = plaza.dispatch(ev.message("m1", "alice", "/oom")).await.unwrap();
+    let failure = only(&r.invocations, "probe").outcome.failure().unwrap().clone();
+    assert_eq!(failure.reason, FailureReason::MemoryLimit);
+    assert!(
+        failure.message.contains("limit of 8388608 bytes"),
+        "{}",
+        failure.message
+    );
+    let r = plaza.dispatch(ev.message("m2", "alice", "/loop")).await.unwrap();
+    let failure = only(&r.invocations, "probe").outcome.failure().unwrap().clone();
+    assert_eq!(
+        failure.message,
+        "cpu budget: the handler ran longer than 30 ms of CPU time"
+    );
+    assert!(kinds(&plaza, "c").iter().any(|(k, _)| k == "limits"));
+}
+
+#[tokio::test]
+async fn an_admin_can_tighten_the_message_budget_of_an_install() {
+    use plaza_host::storage::admin::LimitOverrides;
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    community_with(&plaza, "c", &probe, "all").await;
+    let slower = LimitOverrides {
+        channel_burst: Some(2),
+        ..LimitOverrides::default()
+    };
+    plaza.set_limits("c", "probe", slower).unwrap();
+    let mut ev = Events::new("c");
+    let r = plaza.dispatch(ev.message("m1", "alice", "/send-many 4")).await.unwrap();
+    assert_eq!(
+        logs(only(&r.invocations, "probe")),
+        ["send-many: ok,ok,rate-limited,rate-limited"]
+    );
+    let bad = LimitOverrides {
+        messages_per_minute_per_channel: Some(0),
+        ..LimitOverrides::default()
+    };
+    assert!(matches!(
+        plaza.set_limits("c", "probe", bad),
+        Err(PlazaError::BadLimit { .. })
+    ));
+    let status = plaza.plugin_statuses("c").unwrap().remove(0);
+    assert_eq!(status.limits.overrides.channel_burst, Some(2));
+}

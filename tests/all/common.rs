@@ -7,6 +7,22 @@ use plaza_host::event::{Event, EventDefaults};
 use plaza_host::runtime::Plugin;
 use plaza_host::{GrantSet, InvocationReport, Plaza, PlazaConfig};
 
+/// A host whose circuit breaker never trips, for tests that fail on purpose many times.
+pub fn plaza_without_breaker() -> Plaza {
+    let config = PlazaConfig {
+        engine: EngineSettings {
+            cache_dir: Some(cache_dir()),
+            ..EngineSettings::default()
+        },
+        breaker: plaza_host::dispatch::BreakerSettings {
+            failures: usize::MAX,
+            ..Default::default()
+        },
+        ..PlazaConfig::default()
+    };
+    Plaza::new(config).expect("starting Plaza")
+}
+
 /// A host with in-memory state and a per-test compile cache.
 pub fn plaza() -> Plaza {
     let config = PlazaConfig {

@@ -80,7 +80,9 @@ async fn each_event_gets_a_fresh_instance() {
 
 #[tokio::test]
 async fn limits_stop_runaway_plugins_with_reason_codes() {
-    let plaza = probe_in("c", ALL).await;
+    let plaza = plaza_without_breaker();
+    let probe = load(&plaza, plaza_tests::PROBE).await;
+    community_with(&plaza, "c", &probe, ALL).await;
     let mut ev = Events::new("c");
     let cases = [
         ("/loop", FailureReason::CpuBudget),

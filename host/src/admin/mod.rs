@@ -585,7 +585,9 @@ impl Plaza {
     /// Sets an install's limits (each within the operator's maximum; `None` keeps the manifest's
     /// or the default).
     pub fn set_limits(&self, community: &str, plugin: &str, overrides: LimitOverrides) -> Result<()> {
-        use crate::runtime::limits::{MAX_CPU_MS, MAX_WALL_CLOCK_MS};
+        use crate::runtime::limits::{
+            MAX_BURST, MAX_CPU_MS, MAX_INSTANCE_PARTS, MAX_MESSAGES_PER_MINUTE, MAX_TABLE_ELEMENTS, MAX_WALL_CLOCK_MS,
+        };
         let install = self.install_of(community, plugin)?;
         let max_mb = (self.runtime.engine().settings().max_memory_bytes >> 20) as u64;
         let checks = [
@@ -593,6 +595,24 @@ impl Plaza {
             ("cpu-ms", overrides.cpu_ms, 1, MAX_CPU_MS),
             ("wall-clock-ms", overrides.wall_clock_ms, 1, MAX_WALL_CLOCK_MS),
             ("fuel", overrides.fuel, 1, u64::MAX),
+            ("table-elements", overrides.table_elements, 1, MAX_TABLE_ELEMENTS),
+            ("instances", overrides.instances, 1, MAX_INSTANCE_PARTS),
+            ("tables", overrides.tables, 1, MAX_INSTANCE_PARTS),
+            ("memories", overrides.memories, 1, MAX_INSTANCE_PARTS),
+            (
+                "messages-per-minute-per-channel",
+                overrides.messages_per_minute_per_channel,
+                1,
+                MAX_MESSAGES_PER_MINUTE,
+            ),
+            ("channel-burst", overrides.channel_burst, 1, MAX_BURST),
+            (
+                "messages-per-minute-per-community",
+                overrides.messages_per_minute_per_community,
+                1,
+                MAX_MESSAGES_PER_MINUTE,
+            ),
+            ("community-burst", overrides.community_burst, 1, MAX_BURST),
         ];
         for (name, value, min, max) in checks {
             if let Some(v) = value.filter(|v| !(min..=max).contains(v)) {

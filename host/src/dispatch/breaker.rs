@@ -135,7 +135,7 @@ mod tests {
             record_failure(&mut b, t, &s);
         }
         assert_eq!(
-            record_failure(&mut b, 60_001, &s),
+            record_failure(&mut b, 60_004, &s),
             None,
             "the first four are older than the window"
         );

@@ -148,13 +148,14 @@ impl Plaza {
     }
 
     /// A host over the given store; `secret` keys member pseudonyms.
-    pub fn with_store(config: PlazaConfig, store: Arc<dyn Store>, secret: [u8; 32]) -> Result<Self> {
+    pub fn with_store(mut config: PlazaConfig, store: Arc<dyn Store>, secret: [u8; 32]) -> Result<Self> {
+        config.limits.rates = config.rates;
         Ok(Plaza {
             runtime: Runtime::new(config.engine, config.limits)?,
             store,
             installs: RwLock::new(BTreeMap::new()),
             pseudonyms: Pseudonyms::new(secret),
-            rate: Arc::new(RateLimiter::new(config.rates)),
+            rate: Arc::new(RateLimiter::new()),
             sequences: Mutex::new(HashMap::new()),
             breaker_settings: config.breaker,
             breakers: Mutex::new(HashMap::new()),
@@ -241,6 +242,33 @@ impl Plaza {
         if let Some(fuel) = overrides.fuel {
             limits.fuel = Some(fuel);
         }
+        let set = |target: &mut usize, value: Option<u64>| {
+            if let Some(v) = value {
+                *target = v as usize;
+            }
+        };
+        set(&mut limits.table_elements, overrides.table_elements);
+        set(&mut limits.instances, overrides.instances);
+        set(&mut limits.tables, overrides.tables);
+        set(&mut limits.memories, overrides.memories);
+        let rate = |rate: &mut crate::host_api::rate_limit::Rate, per_minute: Option<u64>, burst: Option<u64>| {
+            if let Some(n) = per_minute {
+                rate.per_second = n as f64 / 60.0;
+            }
+            if let Some(b) = burst {
+                rate.burst = b as u32;
+            }
+        };
+        rate(
+            &mut limits.rates.per_channel,
+            overrides.messages_per_minute_per_channel,
+            overrides.channel_burst,
+        );
+        rate(
+            &mut limits.rates.per_community,
+            overrides.messages_per_minute_per_community,
+            overrides.community_burst,
+        );
         if let Some(quota) = m.kv_quota_bytes() {
             limits.kv_quota_bytes = quota.min(MAX_KV_QUOTA_BYTES);
         }

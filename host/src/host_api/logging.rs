@@ -11,6 +11,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()
     Ok(())
 }
 
+/// What one log line costs beyond its text (at most ~2 000 lines fit the default 64 KiB).
+const LOG_LINE_OVERHEAD: usize = 32;
+
 impl From<Level> for LogLevel {
     fn from(l: Level) -> Self {
         match l {
@@ -25,24 +28,42 @@ impl From<Level> for LogLevel {
 
 impl HostState {
     /// Keeps a log line, with control characters escaped, unless the invocation's log budget
-    /// is spent.
+    /// is spent. Each line costs its length plus a fixed overhead, so a flood of empty lines is
+    /// capped too; the budget is checked before any work is done on the text.
     pub(crate) fn push_log(&mut self, level: LogLevel, source: &'static str, message: String) {
-        let message = crate::runtime::limits::sanitize(&message);
         if self.logs_truncated {
             return;
         }
         let budget = self.call.limits.log_bytes;
-        if self.log_bytes + message.len() > budget {
-            self.logs_truncated = true;
-            self.logs.push(LogLine {
-                level: LogLevel::Warn,
-                source: "host",
-                message: format!("log output truncated after {budget} bytes"),
-            });
-            return;
+        let fits = |len: usize, used: usize| used.saturating_add(len).saturating_add(LOG_LINE_OVERHEAD) <= budget;
+        // The raw length bounds the work; the escaped length is what is kept and charged.
+        let escaped = fits(message.len(), self.log_bytes).then(|| crate::runtime::limits::sanitize(&message));
+        match escaped {
+            Some(message) if fits(message.len(), self.log_bytes) => {
+                self.log_bytes += message.len() + LOG_LINE_OVERHEAD;
+                self.logs.push(LogLine { level, source, message });
+            }
+            _ => {
+                self.logs_truncated = true;
+                self.logs.push(LogLine {
+                    level: LogLevel::Warn,
+                    source: "host",
+                    message: format!("log output truncated after {budget} bytes"),
+                });
+            }
         }
-        self.log_bytes += message.len();
-        self.logs.push(LogLine { level, source, message });
+    }
+}
+
+impl HostState {
+    /// A note from the host itself (e.g. that output was cut); not charged to the plugin's
+    /// budget, and there are at most a few per invocation.
+    pub(crate) fn push_host_note(&mut self, message: String) {
+        self.logs.push(LogLine {
+            level: LogLevel::Warn,
+            source: "host",
+            message,
+        });
     }
 }
 

@@ -42,7 +42,7 @@ impl HostState {
     fn post(&mut self, channel: String, text: String, reply_to: Option<String>) -> Result<String, HostError> {
         let call = &self.call;
         call.rate
-            .try_take(&call.community, &call.plugin, &channel, call.now_ms)
+            .try_take(&call.limits.rates, &call.community, &call.plugin, &channel, call.now_ms)
             .map_err(HostError::RateLimited)?;
         let message_id = self.effects.new_id("msg");
         self.record(Action::SendMessage {

@@ -65,36 +65,35 @@ impl Bucket {
 
 type Key = (String, String, Option<String>);
 
-/// Buckets for every install, shared by all invocations of a host.
+/// Buckets for every install, shared by all invocations of a host. Each call names the
+/// install's budgets, so an admin's change applies to the next message.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    limits: RateLimits,
     buckets: Mutex<HashMap<Key, Bucket>>,
 }
 
 impl RateLimiter {
-    /// A limiter with the given budgets.
-    pub fn new(limits: RateLimits) -> Self {
-        RateLimiter {
-            limits,
-            buckets: Mutex::default(),
-        }
-    }
-
-    /// The budgets.
-    pub fn limits(&self) -> RateLimits {
-        self.limits
+    /// A limiter with no buckets yet.
+    pub fn new() -> Self {
+        RateLimiter::default()
     }
 
     /// Takes one message from both of the install's buckets, or says how long to wait.
-    pub fn try_take(&self, community: &str, plugin: &str, channel: &str, now_ms: u64) -> Result<(), u64> {
+    pub fn try_take(
+        &self,
+        limits: &RateLimits,
+        community: &str,
+        plugin: &str,
+        channel: &str,
+        now_ms: u64,
+    ) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let channel_key = (community.to_string(), plugin.to_string(), Some(channel.to_string()));
         let community_key = (community.to_string(), plugin.to_string(), None);
         let mut wait = 0;
         for (key, rate) in [
-            (&channel_key, self.limits.per_channel),
-            (&community_key, self.limits.per_community),
+            (&channel_key, limits.per_channel),
+            (&community_key, limits.per_community),
         ] {
             let bucket = buckets.entry(key.clone()).or_insert(Bucket {
                 tokens: rate.burst as f64,
@@ -121,25 +120,47 @@ mod tests {
 
     #[test]
     fn burst_then_paced_per_channel() {
-        let limiter = RateLimiter::new(RateLimits::default());
+        let limiter = RateLimiter::new();
         for _ in 0..5 {
-            assert_eq!(limiter.try_take("c", "p", "general", 0), Ok(()));
+            assert_eq!(limiter.try_take(&RateLimits::default(), "c", "p", "general", 0), Ok(()));
         }
-        assert_eq!(limiter.try_take("c", "p", "general", 0), Err(1000));
-        assert_eq!(limiter.try_take("c", "p", "general", 400), Err(600));
-        assert_eq!(limiter.try_take("c", "p", "general", 1000), Ok(()));
+        assert_eq!(
+            limiter.try_take(&RateLimits::default(), "c", "p", "general", 0),
+            Err(1000)
+        );
+        assert_eq!(
+            limiter.try_take(&RateLimits::default(), "c", "p", "general", 400),
+            Err(600)
+        );
+        assert_eq!(
+            limiter.try_take(&RateLimits::default(), "c", "p", "general", 1000),
+            Ok(())
+        );
         // Another channel and another plugin have their own buckets.
-        assert_eq!(limiter.try_take("c", "p", "random", 1000), Ok(()));
-        assert_eq!(limiter.try_take("c", "q", "general", 1000), Ok(()));
+        assert_eq!(
+            limiter.try_take(&RateLimits::default(), "c", "p", "random", 1000),
+            Ok(())
+        );
+        assert_eq!(
+            limiter.try_take(&RateLimits::default(), "c", "q", "general", 1000),
+            Ok(())
+        );
     }
 
     #[test]
     fn community_budget_spans_channels() {
-        let limiter = RateLimiter::new(RateLimits::default());
+        let limiter = RateLimiter::new();
         for i in 0..20 {
-            assert_eq!(limiter.try_take("c", "p", &format!("ch{i}"), 0), Ok(()), "message {i}");
+            assert_eq!(
+                limiter.try_take(&RateLimits::default(), "c", "p", &format!("ch{i}"), 0),
+                Ok(()),
+                "message {i}"
+            );
         }
-        assert_eq!(limiter.try_take("c", "p", "ch99", 0), Err(200));
-        assert_eq!(limiter.try_take("other", "p", "ch99", 0), Ok(()));
+        assert_eq!(limiter.try_take(&RateLimits::default(), "c", "p", "ch99", 0), Err(200));
+        assert_eq!(
+            limiter.try_take(&RateLimits::default(), "other", "p", "ch99", 0),
+            Ok(())
+        );
     }
 }

@@ -117,8 +117,8 @@ pub async fn execute(
 fn guest_error(e: HandlerError) -> Failure {
     Failure {
         reason: FailureReason::GuestError,
-        message: truncate_text(&sanitize(&e.message), MAX_REPORTED_TEXT_BYTES),
-        code: Some(truncate_text(&sanitize(&e.code), 64)),
+        message: sanitize(&truncate_text(&e.message, MAX_REPORTED_TEXT_BYTES)),
+        code: Some(sanitize(&truncate_text(&e.code, 64))),
         retryable: e.retryable,
         backtrace: None,
     }
@@ -137,11 +137,7 @@ fn drain_output(state: &mut HostState) -> String {
             state.push_log(level, source, line.to_string());
         }
         if cut {
-            state.push_log(
-                LogLevel::Warn,
-                "host",
-                format!("{source} truncated at {} bytes", bytes.len()),
-            );
+            state.push_host_note(format!("{source} truncated at {} bytes", bytes.len()));
         }
     }
     String::from_utf8_lossy(&stderr).into_owned()
@@ -192,7 +188,7 @@ pub(crate) fn classify(err: &wasmtime::Error, instantiated: bool, stderr: &str) 
     Failure {
         retryable: !matches!(reason, FailureReason::GuestTrap | FailureReason::InstantiateFailed),
         reason,
-        message: truncate_text(&sanitize(&message), MAX_REPORTED_TEXT_BYTES),
+        message: sanitize(&truncate_text(&message, MAX_REPORTED_TEXT_BYTES)),
         code: None,
         backtrace,
     }

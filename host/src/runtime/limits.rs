@@ -8,11 +8,19 @@ pub const MAX_CPU_MS: u64 = 5_000;
 pub const MAX_KV_QUOTA_BYTES: u64 = 64 << 20;
 /// Largest wall-clock budget an admin may set, in milliseconds.
 pub const MAX_WALL_CLOCK_MS: u64 = 30_000;
+/// Largest table an admin may allow (the pool's table slot size).
+pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// Most core instances, tables or memories an admin may allow per plugin instance.
+pub const MAX_INSTANCE_PARTS: u64 = 100;
+/// Most messages per minute an admin may allow per channel or community.
+pub const MAX_MESSAGES_PER_MINUTE: u64 = 6_000;
+/// Largest burst an admin may allow.
+pub const MAX_BURST: u64 = 1_000;
 /// Longest text the host keeps from a plugin's own strings in reports (error messages).
 pub const MAX_REPORTED_TEXT_BYTES: usize = 4 << 10;
 
 /// Limits applied to every instance of a plugin. Defaults are documented in the README.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Limits {
     /// Linear memory, all memories of the instance together (default 64 MiB).
     pub memory_bytes: usize,
@@ -60,6 +68,9 @@ pub struct Limits {
     pub resource_table_entries: usize,
     /// Instruction budget per invocation when the engine meters fuel (default 500 million).
     pub fuel: Option<u64>,
+    /// Message budgets (default 1/s per channel with a burst of 5, 5/s per community with a
+    /// burst of 20).
+    pub rates: crate::host_api::rate_limit::RateLimits,
 }
 
 impl Default for Limits {
@@ -87,6 +98,7 @@ impl Default for Limits {
             hostcall_bytes: 16 << 20,
             resource_table_entries: 1_000,
             fuel: Some(500_000_000),
+            rates: crate::host_api::rate_limit::RateLimits::default(),
         }
     }
 }
@@ -124,20 +136,23 @@ pub fn truncate_text(text: &str, max: usize) -> String {
 }
 
 /// Makes plugin-supplied text safe for one log line or terminal: control characters (ANSI
-/// escapes, newlines, carriage returns) are shown escaped, e.g. `\u{1b}`.
+/// escapes, newlines, carriage returns) are shown escaped, e.g. `\u{1b}`. Callers bound `text`
+/// first: escaping can make it up to ten times longer.
 pub fn sanitize(text: &str) -> String {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
+    use std::fmt::Write as _;
+    let is_unsafe = |c: char| c.is_control() && c != '\t';
+    if !text.chars().any(is_unsafe) {
         return text.to_string();
     }
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            let _ = write!(out, "{}", c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Enforces [`Limits`] on one store; memory is summed over all memories of the instance.

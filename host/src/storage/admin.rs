@@ -45,6 +45,30 @@ pub struct LimitOverrides {
     /// Instruction budget (fuel) per invocation; used when the engine meters fuel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
+    /// Elements per table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_elements: Option<u64>,
+    /// Core instances per plugin instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u64>,
+    /// Tables per plugin instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<u64>,
+    /// Memories per plugin instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memories: Option<u64>,
+    /// Messages per minute per channel (the paced budget's rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_minute_per_channel: Option<u64>,
+    /// Messages a channel's budget holds at once (its burst).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_burst: Option<u64>,
+    /// Messages per minute across the community.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_minute_per_community: Option<u64>,
+    /// Messages the community budget holds at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_burst: Option<u64>,
 }
 
 /// The circuit breaker's state for one install.

@@ -880,6 +880,14 @@ fn packages_and_installs(s: &dyn Store) {
             cpu_ms: None,
             wall_clock_ms: Some(u64::MAX),
             fuel: Some(i64::MAX as u64 + 1),
+            table_elements: Some(1),
+            instances: None,
+            tables: Some(7),
+            memories: Some(2),
+            messages_per_minute_per_channel: Some(120),
+            channel_burst: Some(u64::MAX),
+            messages_per_minute_per_community: None,
+            community_burst: Some(3),
         },
         ..poll_install.clone()
     };
@@ -1591,6 +1599,9 @@ fn random_admin_step(a: &dyn Store, b: &dyn Store, rng: &mut Rng, now: u64) -> R
                     cpu_ms: pick(rng),
                     wall_clock_ms: pick(rng),
                     fuel: pick(rng),
+                    messages_per_minute_per_channel: pick(rng),
+                    channel_burst: pick(rng),
+                    ..LimitOverrides::default()
                 },
                 enabled: rng.below(2) == 0,
                 ..install(c, &package(p, "1.0.0"), "none", now)

@@ -446,6 +446,30 @@ pub struct LimitArgs {
     /// Instruction budget, used when the host meters fuel.
     #[arg(long)]
     fuel: Option<u64>,
+    /// Elements per table.
+    #[arg(long)]
+    table_elements: Option<u64>,
+    /// Core instances per plugin instance.
+    #[arg(long)]
+    instances: Option<u64>,
+    /// Tables per plugin instance.
+    #[arg(long)]
+    tables: Option<u64>,
+    /// Memories per plugin instance.
+    #[arg(long)]
+    memories: Option<u64>,
+    /// Messages per minute per channel.
+    #[arg(long)]
+    messages_per_minute_per_channel: Option<u64>,
+    /// Burst of a channel's message budget.
+    #[arg(long)]
+    channel_burst: Option<u64>,
+    /// Messages per minute across the community.
+    #[arg(long)]
+    messages_per_minute_per_community: Option<u64>,
+    /// Burst of the community's message budget.
+    #[arg(long)]
+    community_burst: Option<u64>,
 }
 
 pub async fn limits(common: Common, target: Target, args: LimitArgs) -> anyhow::Result<ExitCode> {
@@ -455,6 +479,14 @@ pub async fn limits(common: Common, target: Target, args: LimitArgs) -> anyhow::
         cpu_ms: args.cpu_ms,
         wall_clock_ms: args.wall_clock_ms,
         fuel: args.fuel,
+        table_elements: args.table_elements,
+        instances: args.instances,
+        tables: args.tables,
+        memories: args.memories,
+        messages_per_minute_per_channel: args.messages_per_minute_per_channel,
+        channel_burst: args.channel_burst,
+        messages_per_minute_per_community: args.messages_per_minute_per_community,
+        community_burst: args.community_burst,
     };
     plaza.set_limits(&target.community, &target.plugin, overrides)?;
     let status = plaza

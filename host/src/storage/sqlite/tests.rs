@@ -48,6 +48,7 @@ fn install_record() -> InstallRecord {
             cpu_ms: None,
             wall_clock_ms: Some(2_000),
             fuel: Some(u64::MAX),
+            ..LimitOverrides::default()
         },
     }
 }

@@ -74,11 +74,11 @@ impl Plugin for Hostile {
                 plaza_sdk::info!("depth {}", deep(0));
                 Ok(())
             }
-            // 7. A handler error whose message is `arg(0)` MiB (default 32). 64 MiB cannot be
+            // 7. A handler error whose message is `arg(0)` MiB (default 8). 64 MiB cannot be
             // built inside the default 64 MiB memory limit (the string alone would fill it), so
-            // the tests use 32 MiB: still far over the host's 4 KiB cap on returned strings.
+            // the tests use a few MiB: still far over the host's 4 KiB cap on returned strings.
             "huge-error" => {
-                let mib: usize = arg(0).parse().unwrap_or(32);
+                let mib: usize = arg(0).parse().unwrap_or(8);
                 Err(HandlerError::new("huge", "E".repeat(mib << 20)))
             }
             // 8. Many log calls (default 100 000); `/log-flood N empty` logs empty lines.
