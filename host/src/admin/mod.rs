@@ -187,39 +187,9 @@ impl Plaza {
         outcome: &str,
         detail: String,
     ) -> Result<()> {
-        self.audit_entry(
-            &install.community,
-            &install.plugin.name,
-            &install.plugin.version,
-            kind,
-            capability,
-            outcome,
-            detail,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn audit_entry(
-        &self,
-        community: &str,
-        plugin: &str,
-        version: &str,
-        kind: &str,
-        capability: Option<Capability>,
-        outcome: &str,
-        detail: String,
-    ) -> Result<()> {
-        self.store.append_audit(&[AuditEntry {
-            seq: 0,
-            time_ms: now_ms(),
-            community: community.to_string(),
-            plugin: plugin.to_string(),
-            version: version.to_string(),
-            kind: kind.to_string(),
-            capability: capability.map(|c| c.to_string()),
-            outcome: outcome.to_string(),
-            detail,
-        }])?;
+        let capability = capability.map(|c| c.name());
+        self.store
+            .append_audit(&[Plaza::audit_entry(install, kind, capability, outcome, detail)])?;
         Ok(())
     }
 

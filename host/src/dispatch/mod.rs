@@ -403,18 +403,20 @@ impl Plaza {
         self.audit_install(install, kind, &detail);
     }
 
+    /// An audit entry about `install`.
+    pub(crate) fn audit_entry(
+        install: &Install,
+        kind: &str,
+        capability: Option<&str>,
+        outcome: &str,
+        detail: String,
+    ) -> AuditEntry {
+        let (plugin, version) = (&install.plugin.name, &install.plugin.version);
+        AuditEntry::now(&install.community, plugin, version, kind, capability, outcome, detail)
+    }
+
     pub(crate) fn audit_install(&self, install: &Install, kind: &str, detail: &str) {
-        let entry = AuditEntry {
-            seq: 0,
-            time_ms: now_ms(),
-            community: install.community.clone(),
-            plugin: install.plugin.name.clone(),
-            version: install.plugin.version.clone(),
-            kind: kind.to_string(),
-            capability: None,
-            outcome: "ok".to_string(),
-            detail: detail.to_string(),
-        };
+        let entry = Self::audit_entry(install, kind, None, "ok", detail.to_string());
         if let Err(e) = self.store.append_audit(&[entry]) {
             tracing::error!(
                 "writing the audit log for {} in {}: {e}",
@@ -526,17 +528,8 @@ impl Plaza {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(community.to_string(), policy);
-        self.store.append_audit(&[AuditEntry {
-            seq: 0,
-            time_ms: now_ms(),
-            community: community.to_string(),
-            plugin: String::new(),
-            version: String::new(),
-            kind: "review-policy".into(),
-            capability: None,
-            outcome: "ok".into(),
-            detail: format!("{policy:?}"),
-        }])?;
+        let entry = AuditEntry::now(community, "", "", "review-policy", None, "ok", format!("{policy:?}"));
+        self.store.append_audit(&[entry])?;
         Ok(())
     }
 
@@ -791,16 +784,8 @@ impl Plaza {
 
     /// Audits denied calls, visible effects and failures of one invocation.
     fn audit_invocation(&self, install: &Install, report: &InvocationReport) {
-        let entry = |kind: &str, capability: Option<&str>, outcome: &str, detail: String| AuditEntry {
-            seq: 0,
-            time_ms: now_ms(),
-            community: install.community.clone(),
-            plugin: install.plugin.name.clone(),
-            version: install.plugin.version.clone(),
-            kind: kind.to_string(),
-            capability: capability.map(str::to_string),
-            outcome: outcome.to_string(),
-            detail,
+        let entry = |kind: &str, capability: Option<&str>, outcome: &str, detail: String| {
+            Self::audit_entry(install, kind, capability, outcome, detail)
         };
         let mut entries = Vec::new();
         for d in &report.denied {

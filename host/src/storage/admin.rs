@@ -175,6 +175,34 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+impl AuditEntry {
+    /// An entry stamped now (its `seq` is assigned when it is stored).
+    pub fn now(
+        community: &str,
+        plugin: &str,
+        version: &str,
+        kind: &str,
+        capability: Option<&str>,
+        outcome: &str,
+        detail: String,
+    ) -> Self {
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        AuditEntry {
+            seq: 0,
+            time_ms,
+            community: community.to_string(),
+            plugin: plugin.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+            capability: capability.map(str::to_string),
+            outcome: outcome.to_string(),
+            detail,
+        }
+    }
+}
+
 /// Which audit entries to read.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
