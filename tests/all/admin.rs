@@ -434,3 +434,30 @@ async fn an_admin_can_tighten_the_message_budget_of_an_install() {
     let status = plaza.plugin_statuses("c").unwrap().remove(0);
     assert_eq!(status.limits.overrides.channel_burst, Some(2));
 }
+
+#[tokio::test]
+async fn reopening_loads_each_package_once_for_all_its_installs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || PlazaConfig {
+        engine: plaza_host::engine::EngineSettings {
+            cache_dir: Some(cache_dir()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    {
+        let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+        let poll = load_sample(&plaza, plaza_tests::POLL, "poll").await;
+        for c in ["a", "b", "c"] {
+            community_with(&plaza, c, &poll, "commands").await;
+        }
+    }
+    let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+    let a = plaza.installs("a").unwrap().remove(0).plugin;
+    for c in ["b", "c"] {
+        assert!(
+            std::sync::Arc::ptr_eq(&a, &plaza.installs(c).unwrap().remove(0).plugin),
+            "{c} shares the package"
+        );
+    }
+}

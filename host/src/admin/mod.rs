@@ -85,13 +85,20 @@ fn names(caps: impl IntoIterator<Item = Capability>) -> String {
 impl Plaza {
     /// Loads every install from the store into the dispatcher (at open).
     pub(crate) async fn load_installs(&self) -> Result<()> {
+        // Many communities install the same package: load each one once and share it.
+        let mut loaded: std::collections::HashMap<String, Arc<Plugin>> = std::collections::HashMap::new();
         for community in self.store.communities()? {
             for record in self.store.installs(&community.id)? {
-                let plugin = self.load_package(&record.digest, &community.id).await?;
-                let pending = match &record.pending {
-                    Some(p) => Some((self.load_package(&p.digest, &community.id).await?, p.clone())),
-                    None => None,
-                };
+                let mut digests = vec![record.digest.clone()];
+                digests.extend(record.pending.as_ref().map(|p| p.digest.clone()));
+                for digest in digests {
+                    if !loaded.contains_key(&digest) {
+                        let plugin = self.load_package(&digest, &community.id).await?;
+                        loaded.insert(digest, plugin);
+                    }
+                }
+                let plugin = loaded[&record.digest].clone();
+                let pending = record.pending.as_ref().map(|p| (loaded[&p.digest].clone(), p.clone()));
                 self.cache_install(self.install_from(record, plugin, pending));
             }
         }
