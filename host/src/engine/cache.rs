@@ -71,7 +71,10 @@ impl CompileCache {
     fn store(&self, component: &Component, path: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
         let serialized = component.serialize()?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per process and per write: two threads may compile the same component at once.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, serialized).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
         Ok(())
