@@ -92,9 +92,9 @@ impl Plaza {
                 let mut digests = vec![record.digest.clone()];
                 digests.extend(record.pending.as_ref().map(|p| p.digest.clone()));
                 for digest in digests {
-                    if !loaded.contains_key(&digest) {
-                        let plugin = self.load_package(&digest, &community.id).await?;
-                        loaded.insert(digest, plugin);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = loaded.entry(digest) {
+                        let plugin = self.load_package(slot.key(), &community.id).await?;
+                        slot.insert(plugin);
                     }
                 }
                 let plugin = loaded[&record.digest].clone();
