@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package name, constant name) of every guest.
-const GUESTS: [(&str, &str); 5] = [
+const GUESTS: [(&str, &str); 6] = [
     ("welcome-bot", "WELCOME_BOT"),
     ("anti-spam", "ANTI_SPAM"),
     ("poll", "POLL"),
     ("probe", "PROBE"),
     ("hostile", "HOSTILE"),
+    ("ledger", "LEDGER"),
 ];
 
 fn main() {

@@ -1,22 +1,13 @@
 //! The `plaza` binary: `run`, `inspect`, `demo`, and one-line errors for bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The `plaza` binary built beside this test binary (`cargo test --workspace` builds it).
-fn plaza_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("plaza");
-    assert!(
-        path.exists(),
-        "{} is missing; run the tests with `cargo xtask test`",
-        path.display()
-    );
-    path
-}
+use crate::common::plaza_bin;
 
+/// Runs the `plaza` binary built beside this test binary (`cargo test --workspace` builds it).
 fn plaza(args: &[&str]) -> Output {
     Command::new(plaza_bin())
         .args(args)
@@ -353,4 +344,112 @@ fn demo_runs_the_sample_community() {
     assert_eq!(summary["kind"], "summary");
     assert_eq!(summary["failed"], 0);
     assert!(summary["plugin_messages"].as_u64().unwrap() >= 5, "{summary}");
+}
+
+/// Runs `plaza` with `input` on stdin.
+fn plaza_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(plaza_bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn deliver_status_and_dead_letters_from_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let host = crate::common::plaza();
+    let probe = crate::common::packaged_probe(&host, &["messages:send", "storage:kv"], &["command-invoked"]).await;
+    let probe_path = data.path().join("probe.wasm");
+    std::fs::write(&probe_path, probe).unwrap();
+    assert!(plaza(&["community", "create", "town", "--data-dir", d])
+        .status
+        .success());
+    let o = plaza(&[
+        "install",
+        probe_path.to_str().unwrap(),
+        "-c",
+        "town",
+        "--grant",
+        "commands,messages:send,storage:kv",
+        "--data-dir",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let message = |id: &str, text: &str| {
+        format!(
+            r#"{{"id":"{id}","community":"town","type":"message-posted","channel":"g","message_id":"{id}","author":"ann","text":"{text}"}}"#
+        )
+    };
+    let input = [
+        message("e1", "/needs-remembered"),
+        message("e2", "/remember fixed"),
+        message("e1", "/needs-remembered"),
+        "not json".to_string(),
+    ]
+    .join("\n");
+    let o = plaza_with_stdin(
+        &[
+            "deliver",
+            "--stdin",
+            "--exit-when-idle",
+            "--max-attempts",
+            "2",
+            "--retry-base-ms",
+            "1",
+            "--data-dir",
+            d,
+        ],
+        &input,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        ["ready", "accepted", "accepted", "duplicate", "invalid", "idle"],
+        "{lines:?}"
+    );
+    assert_eq!(lines[3]["sequence"], 1, "a resent id answers its first sequence");
+    assert_eq!(lines[5]["invocations"], 3, "two failed attempts of e1, then e2");
+
+    let o = plaza(&["status", "--data-dir", d, "--json"]);
+    let status: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let install = &status["installs"][0];
+    assert_eq!(
+        (install["lag"].as_u64(), install["dead_letters"].as_u64()),
+        (Some(0), Some(1)),
+        "{status}"
+    );
+    assert!(
+        install["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing remembered yet"),
+        "{status}"
+    );
+    let o = plaza(&["status", "--data-dir", d]);
+    assert!(stdout(&o).contains("town"), "{}", stdout(&o));
+
+    let o = plaza(&["dead-letters", "list", "-c", "town", "--data-dir", d, "--json"]);
+    let dead: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(dead.as_array().unwrap().len(), 1);
+    assert_eq!(dead[0]["failures"].as_array().unwrap().len(), 2);
+    let id = dead[0]["id"].as_u64().unwrap().to_string();
+    let o = plaza(&["dead-letters", "show", &id, "--data-dir", d]);
+    assert!(stdout(&o).contains("attempt 2"), "{}", stdout(&o));
+    let o = plaza(&["dead-letters", "replay", &id, "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("1 invocation(s), 0 failed"), "{}", stdout(&o));
+    let o = plaza(&["dead-letters", "list", "--data-dir", d]);
+    assert!(stdout(&o).contains("no dead letters"), "{}", stdout(&o));
+    let o = plaza(&["dead-letters", "replay", &id, "--data-dir", d]);
+    assert_one_line_error(&o, &format!("there is no dead letter {id}"));
 }

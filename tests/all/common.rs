@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use plaza_host::dispatch::RetryPolicy;
 use plaza_host::engine::EngineSettings;
 use plaza_host::event::{Event, EventDefaults};
 use plaza_host::runtime::Plugin;
@@ -18,18 +19,27 @@ pub fn plaza_without_breaker() -> Plaza {
             failures: usize::MAX,
             ..Default::default()
         },
+        retry: RetryPolicy::no_retries(),
         ..PlazaConfig::default()
     };
     Plaza::new(config).expect("starting Plaza")
 }
 
-/// A host with in-memory state and a per-test compile cache.
+/// A host with in-memory state and a per-test compile cache. A failed event is not retried
+/// (it becomes a dead letter at once), so each event's outcome is its own; see
+/// [`plaza_with_retries`].
 pub fn plaza() -> Plaza {
+    plaza_with_retries(RetryPolicy::no_retries())
+}
+
+/// [`plaza`] retrying failed events per `retry`.
+pub fn plaza_with_retries(retry: RetryPolicy) -> Plaza {
     let config = PlazaConfig {
         engine: EngineSettings {
             cache_dir: Some(cache_dir()),
             ..EngineSettings::default()
         },
+        retry,
         ..PlazaConfig::default()
     };
     Plaza::new(config).expect("starting Plaza")
@@ -97,6 +107,13 @@ pub async fn load_sample(plaza: &Plaza, component: &str, plugin: &str) -> Arc<Pl
 
 /// The probe packaged with a manifest requesting `commands` and `caps`, subscribing to `events`.
 pub async fn probe_with_manifest(plaza: &Plaza, caps: &[&str], events: &[&str]) -> Arc<Plugin> {
+    let packaged = packaged_probe(plaza, caps, events).await;
+    plaza.load_plugin(&packaged, "probe (test manifest)").await.unwrap()
+}
+
+/// The probe component with a manifest embedded that requests `commands` and `caps`, offers
+/// its commands and subscribes to `events`.
+pub async fn packaged_probe(plaza: &Plaza, caps: &[&str], events: &[&str]) -> Vec<u8> {
     let probe = load(plaza, plaza_tests::PROBE).await;
     let mut text = String::from(
         "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"0.1.0\"\nauthors = [\"tests\"]\n\
@@ -114,8 +131,7 @@ pub async fn probe_with_manifest(plaza: &Plaza, caps: &[&str], events: &[&str]) 
         ));
     }
     let bytes = std::fs::read(plaza_tests::PROBE).unwrap();
-    let packaged = plaza_host::manifest::embed::embed(&bytes, &text).unwrap();
-    plaza.load_plugin(&packaged, "probe (test manifest)").await.unwrap()
+    plaza_host::manifest::embed::embed(&bytes, &text).unwrap()
 }
 
 /// Builds events from JSON for one community, numbering them.
@@ -174,4 +190,16 @@ pub fn sent(r: &InvocationReport) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The `plaza` binary built beside this test binary.
+pub fn plaza_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("plaza");
+    assert!(
+        path.exists(),
+        "{} is missing; run the tests with `cargo xtask test`",
+        path.display()
+    );
+    path
 }

@@ -6,5 +6,7 @@ mod admin;
 mod adversarial;
 mod cli;
 mod common;
+mod delivery;
+mod durability;
 mod library;
 mod sample_plugins;

@@ -85,8 +85,34 @@ fn names(caps: impl IntoIterator<Item = Capability>) -> String {
 impl Plaza {
     /// Loads every install from the store into the dispatcher (at open).
     pub(crate) async fn load_installs(&self) -> Result<()> {
+        self.reload_installs().await
+    }
+
+    /// Reloads the installs when another process sharing the store changed communities or
+    /// installs (a grant or revoke from the CLI while `plaza deliver` runs); answers whether
+    /// it reloaded. Installs that remain keep their grant handles, so a revoke reaches running
+    /// invocations on their next host call.
+    pub async fn refresh_installs(&self) -> Result<bool> {
+        let generation = self.store.admin_generation()?;
+        if generation == self.seen_generation.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.reload_installs().await?;
+        Ok(true)
+    }
+
+    async fn reload_installs(&self) -> Result<()> {
+        // Read the generation first: a change made while reloading triggers another reload.
+        let generation = self.store.admin_generation()?;
         // Many communities install the same package: load each one once and share it.
         let mut loaded: std::collections::HashMap<String, Arc<Plugin>> = std::collections::HashMap::new();
+        for install in self.all_installs_in_order() {
+            loaded.insert(install.plugin.digest.clone(), install.plugin.clone());
+            if let Some((pending, _)) = &install.pending {
+                loaded.insert(pending.digest.clone(), pending.clone());
+            }
+        }
+        let mut fresh: std::collections::BTreeMap<String, Vec<Install>> = std::collections::BTreeMap::new();
         for community in self.store.communities()? {
             for record in self.store.installs(&community.id)? {
                 let mut digests = vec![record.digest.clone()];
@@ -99,9 +125,21 @@ impl Plaza {
                 }
                 let plugin = loaded[&record.digest].clone();
                 let pending = record.pending.as_ref().map(|p| (loaded[&p.digest].clone(), p.clone()));
-                self.cache_install(self.install_from(record, plugin, pending));
+                self.store.init_cursor(&community.id, &record.plugin_id)?;
+                let mut install = self.install_from(record, plugin, pending);
+                if let Ok(current) = self.install_of(&install.community, &install.plugin.name) {
+                    current.grants.set(install.grants.snapshot());
+                    install.grants = current.grants;
+                }
+                fresh.entry(install.community.clone()).or_default().push(install);
             }
+            fresh.entry(community.id.clone()).or_default();
         }
+        *self.installs.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        // Review fail policies are per community and may have changed with it.
+        self.review_policies.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.seen_generation
+            .store(generation, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -296,6 +334,8 @@ impl Plaza {
             pending: None,
         };
         self.save_install(install.clone())?;
+        // It receives events from now on, not the community's history.
+        self.store.init_cursor(community, &plugin.name)?;
         self.audit(
             &install,
             "install",
@@ -368,9 +408,15 @@ impl Plaza {
         Ok(())
     }
 
-    /// Turns delivery to an install on or off (the kill switch).
+    /// Turns delivery to an install on or off (the kill switch). Events that arrive while it is disabled are not for it:
+    /// enabling moves its cursor to the head of the log (dropping a pending retry, too).
     pub fn set_enabled(&self, community: &str, plugin: &str, enabled: bool) -> Result<()> {
         let install = self.install_of(community, plugin)?;
+        if enabled && !install.enabled {
+            let cursor = self.store.init_cursor(community, plugin)?;
+            let head = self.store.head(community)?;
+            self.store.skip(community, plugin, cursor.sequence, head)?;
+        }
         self.save_install(Install {
             enabled,
             ..install.clone()
@@ -549,6 +595,7 @@ impl Plaza {
         self.store.delete_install(community, plugin)?;
         self.uncache_install(community, plugin);
         self.store.forget_plugin(community, plugin)?;
+        self.store.drop_cursor(community, plugin)?;
         self.audit(
             &install,
             "uninstall",

@@ -1,10 +1,12 @@
 //! The circuit breaker: an install that keeps failing is quarantined in its community.
 //!
-//! `failures` failed invocations within `window_ms` open the breaker. While it is open, events
-//! for the install are held in the store (never dropped). When the backoff ends, the oldest held
-//! event is delivered as a trial: success closes the breaker and the rest are delivered in order;
-//! failure opens it again with twice the backoff, up to `max_backoff_ms`. An admin can reset it.
-//! Every transition is audited.
+//! `failures` failed delivery attempts in a row within `window_ms` open the breaker (a failed
+//! review counts too; any success starts the count again, so an install that fails now and
+//! then is never quarantined). While it is open, the install's events wait in its community's log (never
+//! dropped) and nothing is delivered to it. When the backoff ends, the next attempt at its
+//! oldest undelivered event is the trial: success closes the breaker and the rest follow in
+//! order; failure opens it again with twice the backoff, up to `max_backoff_ms`. An admin can
+//! reset it. Every transition is audited.
 
 use serde::Serialize;
 
@@ -13,7 +15,7 @@ use crate::storage::admin::{BreakerRecord, BreakerState};
 /// When the breaker opens and how long it stays open. Defaults are documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BreakerSettings {
-    /// Failures within the window that open the breaker (default 5).
+    /// Failures in a row within the window that open the breaker (default 5).
     pub failures: usize,
     /// The window, in milliseconds (default 60 s).
     pub window_ms: u64,
@@ -80,9 +82,11 @@ pub fn record_failure(b: &mut BreakerRecord, now_ms: u64, s: &BreakerSettings) -
     })
 }
 
-/// Records a success; returns `Closed` if it ends a trial.
+/// Records a success: failures in a row start again from zero; returns `Closed` if it ends a
+/// trial.
 pub fn record_success(b: &mut BreakerRecord) -> Option<Transition> {
     if b.state == BreakerState::Closed {
+        b.recent_failures.clear();
         return None;
     }
     *b = BreakerRecord::default();

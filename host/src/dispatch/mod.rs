@@ -6,8 +6,12 @@
 //! feed events, assert on the reports and on community state.
 
 pub mod breaker;
+mod delivery;
+mod intake;
 pub mod pseudonym;
+pub mod retry;
 mod routing;
+pub mod runner;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -28,12 +32,17 @@ use crate::runtime::{Limits, Plugin, Runtime};
 use crate::storage::admin::{
     AuditEntry, BreakerRecord, BreakerState, LimitOverrides, PendingUpgrade, ReviewFailPolicy,
 };
+use crate::storage::log::NewEntry;
 use crate::storage::memory::MemoryStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::Store;
 use crate::wit::latest::{self as wit, types};
 pub use breaker::{BreakerSettings, BreakerStatus};
+pub use delivery::{DeliveryStatus, PumpStop, LOG_BATCH};
+pub use intake::Acceptance;
 use pseudonym::Pseudonyms;
+pub use retry::RetryPolicy;
+pub use runner::{EmbeddedPlatform, OutboxSink, RunControl, RunSummary, RunnerOptions};
 
 /// How a [`Plaza`] is built.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +56,8 @@ pub struct PlazaConfig {
     pub rates: RateLimits,
     /// When failing installs are quarantined.
     pub breaker: BreakerSettings,
+    /// How failed deliveries are retried before they become dead letters.
+    pub retry: RetryPolicy,
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
@@ -101,9 +112,13 @@ pub struct DispatchReport {
     pub event: Event,
     /// Each receiving plugin's invocation, in install order.
     pub invocations: Vec<InvocationReport>,
-    /// Plugins the event was held for, because their circuit breaker is open.
+    /// Plugins that receive the event but have not yet been given it: their circuit breaker is
+    /// open or an earlier event waits for a retry. It waits in the log.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<String>,
+    /// The log already held an event with this id: nothing was appended or delivered.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// Everything that happened to one ingested event: review (for new messages), then delivery.
@@ -117,6 +132,9 @@ pub struct IngestReport {
     pub dispatch: Option<DispatchReport>,
 }
 
+/// Held while an install's log is being delivered: one pump per install in a process.
+type PumpLock = Arc<tokio::sync::Mutex<()>>;
+
 /// A Plaza host: the runtime, the store, and the installs it serves.
 pub struct Plaza {
     pub(crate) runtime: Runtime,
@@ -124,10 +142,19 @@ pub struct Plaza {
     pub(crate) installs: RwLock<BTreeMap<String, Vec<Install>>>,
     pub(crate) pseudonyms: Pseudonyms,
     rate: Arc<RateLimiter>,
+    /// Lifecycle events made per community, for their ids.
     sequences: Mutex<HashMap<String, u64>>,
     breaker_settings: BreakerSettings,
     breakers: Mutex<HashMap<(String, String), BreakerRecord>>,
-    review_policies: RwLock<HashMap<String, ReviewFailPolicy>>,
+    pub(crate) review_policies: RwLock<HashMap<String, ReviewFailPolicy>>,
+    retry: RetryPolicy,
+    pump_locks: Mutex<HashMap<(String, String), PumpLock>>,
+    /// Wakes background delivery when events are appended.
+    new_events: tokio::sync::Notify,
+    /// Set while background delivery shuts down: pumps stop after their current invocation.
+    stopping: std::sync::atomic::AtomicBool,
+    /// The store's admin generation the cached installs reflect.
+    pub(crate) seen_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Plaza {
@@ -160,6 +187,11 @@ impl Plaza {
             breaker_settings: config.breaker,
             breakers: Mutex::new(HashMap::new()),
             review_policies: RwLock::new(HashMap::new()),
+            retry: config.retry,
+            pump_locks: Mutex::new(HashMap::new()),
+            new_events: tokio::sync::Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 
@@ -278,16 +310,25 @@ impl Plaza {
         Arc::new(limits)
     }
 
-    /// An event the host itself creates (lifecycle, timers), next in the community's sequence.
+    /// A lifecycle event the host creates for one install. It is not a log position: it
+    /// carries the sequence of the community's last log entry (what the install has seen of
+    /// the community at most), and an id unique to this host process and moment.
     pub(crate) fn host_event(&self, community: &str, kind: EventKind, timestamp_ms: Option<u64>) -> Event {
-        let mut sequences = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
-        let sequence = sequences.entry(community.to_string()).or_insert(0);
-        *sequence += 1;
+        let count = {
+            let mut counts = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
+            let count = counts.entry(community.to_string()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        let sequence = self.store.head(community).unwrap_or_else(|e| {
+            tracing::error!("reading the log head of `{community}`: {e}");
+            0
+        });
         Event {
             meta: EventMeta {
-                id: format!("host:{community}:{}:{}", now_ms(), *sequence),
+                id: format!("host:{community}:{}:{count}", now_ms()),
                 community: community.to_string(),
-                sequence: *sequence,
+                sequence,
                 timestamp_ms: timestamp_ms.unwrap_or_else(now_ms),
                 attempt: 1,
             },
@@ -302,8 +343,9 @@ impl Plaza {
         Ok(self.invoke_handler(&install, event).await)
     }
 
-    /// Delivers a community event to every enabled install that subscribed to it and holds the
-    /// grants it needs, in install order.
+    /// Appends a community event to its community's log (durably, once per event id) and
+    /// delivers what is due in that community: to every enabled install that subscribed to it
+    /// and holds the grants it needs, in install order, each after the events before it.
     pub async fn dispatch(&self, event: Event) -> Result<DispatchReport> {
         if event.kind.is_install_scoped() {
             return Err(PlazaError::Other(anyhow::anyhow!(
@@ -314,40 +356,39 @@ impl Plaza {
             )));
         }
         let community = event.meta.community.clone();
-        let installs = self.installs(&community)?;
-        {
-            let mut sequences = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
-            let s = sequences.entry(community.clone()).or_insert(0);
-            *s = (*s).max(event.meta.sequence);
+        self.installs(&community)?;
+        let mut event = event;
+        let appended = self.append_events(std::slice::from_ref(&event))?[0];
+        event.meta.sequence = appended.sequence;
+        if appended.duplicate {
+            return Ok(DispatchReport {
+                event,
+                invocations: Vec::new(),
+                held: Vec::new(),
+                duplicate: true,
+            });
         }
-        self.store.observe(&event)?;
-        let mut invocations = Vec::new();
+        let invocations = self.pump_community(&community, event.meta.timestamp_ms).await?;
         let mut held = Vec::new();
-        let now = event.meta.timestamp_ms;
-        for install in installs.into_iter().filter(|i| i.enabled) {
-            let Some(routed) = routing::route(&event, &install) else {
-                continue;
-            };
-            let (community, plugin) = (&install.community, &install.plugin.name);
-            let breaker = self.breaker_record(community, plugin);
-            // Keep order: while anything is held for an install, new events queue behind it.
-            if breaker.state != BreakerState::Closed || self.store.held_count(community, plugin)? > 0 {
-                self.store.hold_event(community, plugin, &routed)?;
-                held.push(plugin.clone());
-                if breaker.state == BreakerState::Closed || breaker::trial_due(&breaker, now) {
-                    invocations.extend(self.drain_held(&install, now).await?);
-                }
-                continue;
+        for install in self.installs(&community)?.into_iter().filter(|i| i.enabled) {
+            let cursor = self.store.cursor(&community, &install.plugin.name)?.unwrap_or_default();
+            if cursor.sequence < appended.sequence && routing::route(&event, &install).is_some() {
+                held.push(install.plugin.name.clone());
             }
-            let report = self.invoke_handler(&install, &routed).await;
-            self.after_invocation(&install, &report, now);
-            invocations.push(report);
         }
         Ok(DispatchReport {
             event,
             invocations,
             held,
+            duplicate: false,
         })
+    }
+
+    /// Appends community events to their communities' logs, durably, each once per event id:
+    /// what acceptance means. Answers where each is (and whether it was there already).
+    pub fn append_events(&self, events: &[Event]) -> Result<Vec<crate::storage::log::Appended>> {
+        let entries: Vec<NewEntry> = events.iter().cloned().map(NewEntry::ingested).collect();
+        Ok(self.store.append(&entries, now_ms())?)
     }
 
     fn breaker_record(&self, community: &str, plugin: &str) -> BreakerRecord {
@@ -378,7 +419,7 @@ impl Plaza {
         let (community, plugin) = (&install.community, &install.plugin.name);
         let mut record = self.breaker_record(community, plugin);
         let transition = if report.outcome.is_ok() {
-            if record.state == BreakerState::Closed {
+            if record.state == BreakerState::Closed && record.recent_failures.is_empty() {
                 return;
             }
             breaker::record_success(&mut record)
@@ -426,59 +467,6 @@ impl Plaza {
         }
     }
 
-    /// Delivers an install's held events in order. From an open breaker the first is a trial:
-    /// if it fails the breaker reopens and the event stays held.
-    async fn drain_held(&self, install: &Install, now_ms: u64) -> Result<Vec<InvocationReport>> {
-        let (community, plugin) = (&install.community, &install.plugin.name);
-        let mut reports = Vec::new();
-        loop {
-            let mut record = self.breaker_record(community, plugin);
-            if record.state == BreakerState::Open {
-                if !breaker::trial_due(&record, now_ms) {
-                    break;
-                }
-                record.state = BreakerState::HalfOpen;
-                self.save_breaker(community, plugin, record.clone());
-            }
-            let Some((hold_id, event)) = self.store.held_events(community, plugin, 1)?.into_iter().next() else {
-                break;
-            };
-            let trial = record.state == BreakerState::HalfOpen;
-            let report = self.invoke_handler(install, &event).await;
-            let failed = !report.outcome.is_ok();
-            self.after_invocation(install, &report, now_ms);
-            reports.push(report);
-            if failed && trial {
-                break; // reopened; the trial event stays held for the next trial
-            }
-            self.store.release_held(community, plugin, hold_id)?;
-            if self.breaker_record(community, plugin).state != BreakerState::Closed {
-                break;
-            }
-        }
-        Ok(reports)
-    }
-
-    /// Gives quarantined installs whose backoff has ended a trial delivery.
-    pub async fn retry_quarantined(&self, now_ms: u64) -> Result<Vec<InvocationReport>> {
-        let all: Vec<Install> = self
-            .installs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
-        let mut reports = Vec::new();
-        for install in all.into_iter().filter(|i| i.enabled) {
-            let record = self.breaker_record(&install.community, &install.plugin.name);
-            if breaker::trial_due(&record, now_ms) {
-                reports.extend(self.drain_held(&install, now_ms).await?);
-            }
-        }
-        Ok(reports)
-    }
-
     /// An install's circuit breaker, as the admin sees it.
     pub fn breaker_status(&self, community: &str, plugin: &str) -> Result<BreakerStatus> {
         self.install_of(community, plugin)?;
@@ -488,7 +476,7 @@ impl Plaza {
             recent_failures: record.recent_failures.len(),
             trips: record.trips,
             retry_at_ms: record.retry_at_ms,
-            held_events: self.store.held_count(community, plugin)?,
+            held_events: self.lag(community, plugin)?,
         })
     }
 
@@ -497,7 +485,9 @@ impl Plaza {
         let install = self.install_of(community, plugin)?;
         self.save_breaker(community, plugin, BreakerRecord::default());
         self.audit_install(&install, "breaker-reset", "closed by admin; delivering held events");
-        self.drain_held(&install, now_ms()).await
+        let mut reports = Vec::new();
+        self.pump(&install, now_ms(), usize::MAX, &mut reports).await?;
+        Ok(reports)
     }
 
     /// A community's review fail policy.
@@ -654,24 +644,15 @@ impl Plaza {
         })
     }
 
-    /// Fires every timer due at or before `now_ms`, each to the plugin that made it.
+    /// Fires every timer due at or before `now_ms`: each firing is appended to its community's
+    /// log for the plugin that made the timer (in the same transaction that marks the timer
+    /// fired, so it fires once even across a crash), then delivered like any event.
     pub async fn fire_due_timers(&self, now_ms: u64) -> Result<Vec<InvocationReport>> {
         let mut reports = Vec::new();
-        for timer in self.store.due_timers(now_ms) {
-            self.store.timer_fired(&timer.timer_id)?;
-            let Ok(install) = self.install_of(&timer.community, &timer.plugin) else {
-                continue;
-            };
-            if !install.enabled {
-                continue;
+        for community in self.enqueue_due_timers(now_ms)? {
+            if self.store.community_exists(&community)? {
+                reports.extend(self.pump_community(&community, now_ms).await?);
             }
-            let kind = EventKind::TimerFired {
-                timer_id: timer.timer_id.clone(),
-                name: timer.name.clone(),
-                payload: timer.payload.clone(),
-            };
-            let event = self.host_event(&timer.community, kind, Some(timer.due_ms));
-            reports.push(self.invoke_handler(&install, &event).await);
         }
         Ok(reports)
     }
@@ -714,7 +695,9 @@ impl Plaza {
         }
     }
 
-    async fn invoke_handler(&self, install: &Install, event: &Event) -> InvocationReport {
+    /// Runs the handler on an event without applying its effects: the report (its `actions`
+    /// still empty) and the actions a success asks for.
+    async fn run_handler(&self, install: &Install, event: &Event) -> (InvocationReport, Vec<Action>) {
         let shown = self.for_plugin(install, event);
         let wit_event = types::Event::from(&shown);
         let call = self.call_context(install, &event.meta.id, event.meta.timestamp_ms);
@@ -728,62 +711,91 @@ impl Plaza {
             wall_ms,
         )
         .await;
-        self.finish(install, event.kind.type_name(), execution).0
+        let (report, actions, _) = self.assess(install, event.kind.type_name(), execution);
+        (report, actions)
     }
 
-    /// Applies a successful invocation's effects, audits what it did, and builds its report.
+    /// Runs the handler and applies its effects directly, outside the log (lifecycle events).
+    async fn invoke_handler(&self, install: &Install, event: &Event) -> InvocationReport {
+        let (report, actions) = self.run_handler(install, event).await;
+        self.apply_and_audit(install, report, actions, event.meta.timestamp_ms)
+    }
+
+    /// Turns an execution into its report (effects not applied yet), the actions a success asks
+    /// for, and its output.
+    fn assess(
+        &self,
+        install: &Install,
+        event_type: &str,
+        execution: Execution,
+    ) -> (InvocationReport, Vec<Action>, Option<CallOutput>) {
+        let Execution {
+            result,
+            state,
+            duration,
+        } = execution;
+        let actions: Vec<Action> = state.effects.into_actions();
+        let (outcome, actions, discarded, output) = match result {
+            Ok(output) => (Outcome::Ok, actions, 0, Some(output)),
+            Err(failure) => (Outcome::Failed(failure), Vec::new(), actions.len(), None),
+        };
+        let report = InvocationReport {
+            plugin: install.plugin.name.clone(),
+            community: install.community.clone(),
+            event_id: state.call.event_id.clone(),
+            event_type: event_type.to_string(),
+            outcome,
+            actions: Vec::new(),
+            discarded_actions: discarded,
+            logs: state.logs,
+            denied: state.denied,
+            duration_us: duration.as_micros() as u64,
+        };
+        (report, actions, output)
+    }
+
+    /// Applies a successful invocation's actions (for calls outside the log: reviews and
+    /// lifecycle events), audits it, and completes its report.
+    fn apply_and_audit(
+        &self,
+        install: &Install,
+        mut report: InvocationReport,
+        actions: Vec<Action>,
+        now_ms: u64,
+    ) -> InvocationReport {
+        if report.outcome.is_ok() {
+            match self
+                .store
+                .apply(&install.community, &install.plugin.name, now_ms, &actions)
+            {
+                Ok(()) => report.actions = actions,
+                Err(e) => {
+                    report.outcome =
+                        Outcome::Failed(Failure::store_failed(format!("applying the effects failed: {e:#}")));
+                    report.discarded_actions = actions.len();
+                }
+            }
+        }
+        self.write_audit(install, self.audit_entries(install, &report));
+        report
+    }
+
+    /// Runs [`assess`](Self::assess) and [`apply_and_audit`](Self::apply_and_audit) on a review.
     fn finish(
         &self,
         install: &Install,
         event_type: &str,
         execution: Execution,
     ) -> (InvocationReport, Option<CallOutput>) {
-        let Execution {
-            result,
-            state,
-            duration,
-        } = execution;
-        let community = install.community.as_str();
-        let event_id = state.call.event_id.clone();
-        let now_ms = state.call.now_ms;
-        let actions: Vec<Action> = state.effects.into_actions();
-        let (outcome, applied, discarded, output) = match result {
-            Ok(output) => match self.store.apply(community, &install.plugin.name, now_ms, &actions) {
-                Ok(()) => (Outcome::Ok, actions, 0, Some(output)),
-                Err(e) => {
-                    let failure = Failure {
-                        reason: FailureReason::StoreFailed,
-                        message: format!("applying the effects failed: {e:#}"),
-                        code: None,
-                        retryable: true,
-                        backtrace: None,
-                    };
-                    (Outcome::Failed(failure), Vec::new(), actions.len(), None)
-                }
-            },
-            Err(failure) => {
-                let discarded = actions.len();
-                (Outcome::Failed(failure), Vec::new(), discarded, None)
-            }
-        };
-        let report = InvocationReport {
-            plugin: install.plugin.name.clone(),
-            community: community.to_string(),
-            event_id,
-            event_type: event_type.to_string(),
-            outcome,
-            actions: applied,
-            discarded_actions: discarded,
-            logs: state.logs,
-            denied: state.denied,
-            duration_us: duration.as_micros() as u64,
-        };
-        self.audit_invocation(install, &report);
-        (report, output)
+        let now_ms = execution.state.call.now_ms;
+        let (report, actions, output) = self.assess(install, event_type, execution);
+        let ok = report.outcome.is_ok();
+        let report = self.apply_and_audit(install, report, actions, now_ms);
+        (report.clone(), if ok && report.outcome.is_ok() { output } else { None })
     }
 
-    /// Audits denied calls, visible effects and failures of one invocation.
-    fn audit_invocation(&self, install: &Install, report: &InvocationReport) {
+    /// The audit entries of one invocation: denied calls, visible effects and its failure.
+    fn audit_entries(&self, install: &Install, report: &InvocationReport) -> Vec<AuditEntry> {
         let entry = |kind: &str, capability: Option<&str>, outcome: &str, detail: String| {
             Self::audit_entry(install, kind, capability, outcome, detail)
         };
@@ -807,15 +819,7 @@ impl Plaza {
                 format!("{} {}: {}", report.event_type, report.event_id, f.message),
             ));
         }
-        if !entries.is_empty() {
-            if let Err(e) = self.store.append_audit(&entries) {
-                tracing::error!(
-                    "writing the audit log for {} in {}: {e}",
-                    install.plugin.name,
-                    install.community
-                );
-            }
-        }
+        entries
     }
 }
 
@@ -877,6 +881,31 @@ fn describe_effect(a: &Action) -> String {
         Action::KickMember { member, reason } => format!("kicked {member}: {reason}"),
         Action::BanMember { member, reason } => format!("banned {member}: {reason}"),
         other => format!("{other:?}"),
+    }
+}
+
+/// The log entry of a timer's firing: for its plugin only, unique per timer and due time, so
+/// a firing appended twice (say, before and after a crash) is delivered once.
+fn timer_entry(timer: &crate::storage::Timer) -> NewEntry {
+    let id = format!("timer:{}:{}", timer.timer_id, timer.due_ms);
+    let event = Event {
+        meta: EventMeta {
+            id: id.clone(),
+            community: timer.community.clone(),
+            sequence: 0,
+            timestamp_ms: timer.due_ms,
+            attempt: 1,
+        },
+        kind: EventKind::TimerFired {
+            timer_id: timer.timer_id.clone(),
+            name: timer.name.clone(),
+            payload: timer.payload.clone(),
+        },
+    };
+    NewEntry {
+        event,
+        dedupe_key: id,
+        target: Some(timer.plugin.clone()),
     }
 }
 

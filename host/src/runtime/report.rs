@@ -31,6 +31,20 @@ pub enum FailureReason {
     StoreFailed,
 }
 
+impl Failure {
+    /// The store could not apply an invocation's effects: nothing was applied, and delivering
+    /// again may succeed.
+    pub fn store_failed(message: String) -> Self {
+        Failure {
+            reason: FailureReason::StoreFailed,
+            message,
+            code: None,
+            retryable: true,
+            backtrace: None,
+        }
+    }
+}
+
 impl FailureReason {
     /// The reason code, e.g. `cpu-budget`.
     pub fn code(self) -> &'static str {

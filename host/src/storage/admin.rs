@@ -217,7 +217,7 @@ pub struct AuditQuery {
 }
 
 /// Storage errors, with what was being done.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database file could not be opened or is not a Plaza database.
     #[error("cannot open the Plaza database {path}: {reason}")]
@@ -250,6 +250,10 @@ pub trait AdminStore: Send + Sync {
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError>;
     /// Whether a community exists.
     fn community_exists(&self, id: &str) -> Result<bool, StoreError>;
+    /// A number that changes whenever a community or an install is created, changed or
+    /// deleted, by any process sharing the store: a host compares it to notice changes it did
+    /// not make.
+    fn admin_generation(&self) -> Result<u64, StoreError>;
     /// Stores a package (idempotent by digest).
     fn put_package(&self, package: &PluginPackage) -> Result<(), StoreError>;
     /// A package by digest.
@@ -272,18 +276,4 @@ pub trait AdminStore: Send + Sync {
     fn breaker(&self, community: &str, plugin_id: &str) -> Result<Option<BreakerRecord>, StoreError>;
     /// Stores an install's circuit breaker.
     fn put_breaker(&self, community: &str, plugin_id: &str, breaker: &BreakerRecord) -> Result<(), StoreError>;
-    /// Keeps an event for an install that cannot take it now (quarantined); returns its hold id.
-    /// Held events are kept in the order they were held.
-    fn hold_event(&self, community: &str, plugin_id: &str, event: &crate::event::Event) -> Result<u64, StoreError>;
-    /// Up to `limit` held events of an install, oldest first, with their hold ids.
-    fn held_events(
-        &self,
-        community: &str,
-        plugin_id: &str,
-        limit: usize,
-    ) -> Result<Vec<(u64, crate::event::Event)>, StoreError>;
-    /// Removes one held event (after it was delivered).
-    fn release_held(&self, community: &str, plugin_id: &str, hold_id: u64) -> Result<(), StoreError>;
-    /// How many events are held for an install.
-    fn held_count(&self, community: &str, plugin_id: &str) -> Result<u64, StoreError>;
 }

@@ -6,6 +6,7 @@ use super::admin::{
     AuditEntry, AuditQuery, BreakerRecord, BreakerState, CommunityRecord, InstallRecord, LimitOverrides,
     PendingUpgrade, PluginPackage, ReviewFailPolicy, StoreError,
 };
+use super::log::{Appended, AttemptFailure, Commit, Cursor, DeadLetter, LogEntry, NewEntry, OutboxEntry};
 use super::memory::MemoryStore;
 use super::sqlite::SqliteStore;
 use super::{MemberStanding, Store, StoredMessage, Timer};
@@ -774,8 +775,7 @@ pub(super) fn admin_store_suite(s: &dyn Store) {
     audit(s);
     review_fail_policies(s);
     breakers(s);
-    held_events(s);
-    uninstall_takes_breaker_and_held_events(s);
+    uninstall_takes_the_breaker(s);
 }
 
 fn communities(s: &dyn Store) {
@@ -1056,7 +1056,7 @@ fn review_fail_policies(s: &dyn Store) {
     s.set_review_fail_policy("policy", closed).unwrap();
 }
 
-/// An installed plugin in a fresh community, for the breaker and held event sections.
+/// An installed plugin in a fresh community, for the breaker and cursor sections.
 fn installed(s: &dyn Store, community: &str, plugin_id: &str) -> InstallRecord {
     if !s.community_exists(community).unwrap() {
         s.create_community(community, 1).unwrap();
@@ -1214,111 +1214,7 @@ fn varied_events(community: &str) -> Vec<Event> {
         .collect()
 }
 
-fn held_ids(held: &[(u64, Event)]) -> Vec<u64> {
-    held.iter().map(|(id, _)| *id).collect()
-}
-
-fn held_events(s: &dyn Store) {
-    let c = "held";
-    installed(s, c, "slow");
-    installed(s, c, "other");
-    assert!(s.held_events(c, "slow", 10).unwrap().is_empty());
-    assert_eq!(s.held_count(c, "slow").unwrap(), 0);
-    assert!(s.held_events("nowhere", "slow", 10).unwrap().is_empty());
-    assert_eq!(s.held_count("nowhere", "slow").unwrap(), 0);
-
-    // Every event reads back exactly as it was held, oldest first.
-    let events = varied_events(c);
-    let mut ids = Vec::new();
-    for e in &events {
-        ids.push(s.hold_event(c, "slow", e).unwrap());
-    }
-    assert_eq!(ids[0], 1, "hold ids start at 1");
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "hold ids increase: {ids:?}");
-    let held = s.held_events(c, "slow", usize::MAX).unwrap();
-    assert_eq!(held_ids(&held), ids);
-    for ((_, back), sent) in held.iter().zip(&events) {
-        assert_eq!(back, sent);
-    }
-    assert_eq!(s.held_count(c, "slow").unwrap(), events.len() as u64);
-    assert_eq!(held_ids(&s.held_events(c, "slow", 2).unwrap()), ids[..2]);
-    assert!(s.held_events(c, "slow", 0).unwrap().is_empty());
-    assert!(
-        s.held_events(c, "other", 10).unwrap().is_empty(),
-        "held events are per install"
-    );
-
-    // Another install's events interleave in hold id order but stay its own.
-    let other_id = s.hold_event(c, "other", &events[0]).unwrap();
-    assert!(other_id > *ids.last().unwrap());
-    assert_eq!(s.held_events(c, "other", 10).unwrap(), [(other_id, events[0].clone())]);
-    let late = s.hold_event(c, "slow", &events[1]).unwrap();
-    assert!(late > other_id);
-
-    // Releasing: one from the middle, the oldest, ones that are not held (or not this install's).
-    s.release_held(c, "slow", ids[3]).unwrap();
-    s.release_held(c, "slow", ids[0]).unwrap();
-    s.release_held(c, "slow", ids[0]).unwrap();
-    s.release_held(c, "slow", other_id).unwrap();
-    s.release_held(c, "slow", u64::MAX).unwrap();
-    s.release_held("nowhere", "slow", ids[1]).unwrap();
-    s.release_held(c, "unknown", ids[1]).unwrap();
-    let mut expected: Vec<u64> = ids.iter().copied().filter(|&id| id != ids[0] && id != ids[3]).collect();
-    expected.push(late);
-    assert_eq!(held_ids(&s.held_events(c, "slow", 100).unwrap()), expected);
-    assert_eq!(held_ids(&s.held_events(c, "slow", 1).unwrap()), [ids[1]]);
-    assert_eq!(s.held_count(c, "slow").unwrap(), expected.len() as u64);
-    assert_eq!(s.held_events(c, "other", 10).unwrap().len(), 1, "still held");
-    assert_eq!(s.held_events(c, "slow", 100).unwrap().last().unwrap().1, events[1]);
-
-    // Releasing the newest does not let its id be given out again.
-    s.release_held(c, "slow", late).unwrap();
-    let next = s.hold_event(c, "slow", &events[2]).unwrap();
-    assert!(next > late, "{next} after {late}");
-
-    // Events belong to an install.
-    let err = s.hold_event(c, "unknown", &events[0]).unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-    assert_eq!(err.to_string(), "plugin `unknown` is not installed in community `held`");
-    let err = s.hold_event("nowhere", "slow", &events[0]).unwrap_err();
-    assert_eq!(err.to_string(), "plugin `slow` is not installed in community `nowhere`");
-    assert_eq!(s.held_count(c, "unknown").unwrap(), 0);
-
-    // An event reads back as `EventDefaults` reads its JSON: an empty display name becomes the id.
-    let unnamed = event(c, 5, joined(profile("nameless", "", &[], false)));
-    let id = s.hold_event(c, "other", &unnamed).unwrap();
-    let back = s.held_events(c, "other", 10).unwrap().pop().unwrap();
-    assert_eq!(back.0, id);
-    assert_eq!(back.1, event(c, 5, joined(profile("nameless", "nameless", &[], false))));
-
-    // An event that would not read back is refused, and nothing is held.
-    let count = s.held_count(c, "other").unwrap();
-    for bad in [
-        Event {
-            meta: EventMeta {
-                attempt: 0,
-                ..events[2].meta.clone()
-            },
-            ..events[2].clone()
-        },
-        Event {
-            meta: EventMeta {
-                id: " ".into(),
-                ..events[2].meta.clone()
-            },
-            ..events[2].clone()
-        },
-    ] {
-        let err = s.hold_event(c, "other", &bad).unwrap_err();
-        assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
-        assert!(err.to_string().contains("the event cannot be stored"), "{err}");
-    }
-    assert_eq!(s.held_count(c, "other").unwrap(), count);
-    let after = s.hold_event(c, "other", &events[3]).unwrap();
-    assert_eq!(after, id + 1, "a refused event takes no hold id");
-}
-
-fn uninstall_takes_breaker_and_held_events(s: &dyn Store) {
+fn uninstall_takes_the_breaker(s: &dyn Store) {
     let c = "uninstall";
     let record = installed(s, c, "gone");
     installed(s, c, "stays");
@@ -1330,29 +1226,797 @@ fn uninstall_takes_breaker_and_held_events(s: &dyn Store) {
     };
     for p in ["gone", "stays"] {
         s.put_breaker(c, p, &tripped).unwrap();
-        s.hold_event(c, p, &event(c, 1, posted("general", "m1", "alice", "hi", None)))
-            .unwrap();
-        s.hold_event(c, p, &event(c, 2, posted("general", "m2", "bob", "ho", None)))
-            .unwrap();
     }
-    let last = s.held_events(c, "stays", 10).unwrap().last().unwrap().0;
 
     s.delete_install(c, "gone").unwrap();
     assert_eq!(s.breaker(c, "gone").unwrap(), None);
-    assert_eq!(s.held_count(c, "gone").unwrap(), 0);
-    assert!(s.held_events(c, "gone", 10).unwrap().is_empty());
     assert_eq!(s.breaker(c, "stays").unwrap(), Some(tripped));
-    assert_eq!(s.held_count(c, "stays").unwrap(), 2);
 
     // A failed delete changes nothing; a new install of the plugin starts clean.
     assert!(s.delete_install(c, "gone").is_err());
     s.put_install(&record).unwrap();
     assert_eq!(s.breaker(c, "gone").unwrap(), None);
-    assert_eq!(s.held_count(c, "gone").unwrap(), 0);
-    let id = s
-        .hold_event(c, "gone", &event(c, 3, EventKind::PluginUninstalled))
+}
+
+// Delivery log ----------------------------------------------------------------------------------
+
+/// An event with its own id (the dedupe key of an ingested entry).
+fn log_event(community: &str, id: &str, kind: EventKind) -> Event {
+    let mut e = event(community, 1_000, kind);
+    e.meta.id = id.into();
+    e
+}
+
+/// An ingested message event whose id is also its message id.
+fn ingested(community: &str, id: &str) -> NewEntry {
+    NewEntry::ingested(log_event(community, id, posted("general", id, "alice", "hi", None)))
+}
+
+fn appended(sequence: u64) -> Appended {
+    Appended {
+        sequence,
+        duplicate: false,
+    }
+}
+
+fn duplicate(sequence: u64) -> Appended {
+    Appended {
+        sequence,
+        duplicate: true,
+    }
+}
+
+fn sequences(entries: &[LogEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.sequence).collect()
+}
+
+fn failure(attempt: u32, at_ms: u64) -> AttemptFailure {
+    AttemptFailure {
+        attempt,
+        at_ms,
+        reason: "trap".into(),
+        message: format!("attempt {attempt}: unreachable ✗"),
+    }
+}
+
+fn send(message_id: &str, text: &str) -> Action {
+    Action::SendMessage {
+        channel: "general".into(),
+        message_id: message_id.into(),
+        text: text.into(),
+        reply_to: None,
+    }
+}
+
+fn at(sequence: u64) -> Cursor {
+    Cursor {
+        sequence,
+        ..Cursor::default()
+    }
+}
+
+/// A delivery of one entry, at 5000 ms, with no audit entries.
+fn delivery<'a>(
+    community: &'a str,
+    plugin: &'a str,
+    from: u64,
+    to: u64,
+    event_id: &'a str,
+    actions: &'a [Action],
+) -> Commit<'a> {
+    Commit {
+        community,
+        plugin,
+        from,
+        to,
+        event_id,
+        now_ms: 5_000,
+        actions,
+        audit: &[],
+    }
+}
+
+fn community_audit(s: &dyn Store, community: &str) -> Vec<AuditEntry> {
+    s.audit(&AuditQuery {
+        community: Some(community.into()),
+        ..AuditQuery::default()
+    })
+    .unwrap()
+}
+
+fn dead_letter_ids(s: &dyn Store, community: Option<&str>, plugin: Option<&str>) -> Vec<u64> {
+    s.dead_letters(community, plugin)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect()
+}
+
+fn outbox_keys(entries: Vec<OutboxEntry>) -> Vec<String> {
+    entries.into_iter().map(|e| e.key).collect()
+}
+
+/// Every [`DeliveryLog`](super::log::DeliveryLog) method, on a fresh store.
+pub(super) fn delivery_log_suite(s: &dyn Store) {
+    log_sequences(s);
+    idempotent_append(s);
+    reading_the_log(s);
+    logged_events_round_trip(s);
+    unloggable_events_are_refused(s);
+    cursors_start_at_the_head(s);
+    commit_is_a_compare_and_set(s);
+    commit_applies_everything_at_once(s);
+    retried_commits_keep_one_outbox_row(s);
+    failures_accumulate_until_the_cursor_moves(s);
+    dead_letters_and_replay(s);
+    timer_firings(s);
+    outbox_relay(s);
+    pruning(s);
+    dropping_a_cursor(s);
+}
+
+fn log_sequences(s: &dyn Store) {
+    let (a, b) = ("log-a", "log-b");
+    assert_eq!(s.head(a).unwrap(), 0);
+    assert!(s.read_log(a, 0, 10).unwrap().is_empty());
+    assert!(s.append(&[], 1).unwrap().is_empty());
+    let answers = s
+        .append(
+            &[
+                ingested(a, "a1"),
+                ingested(b, "b1"),
+                ingested(a, "a2"),
+                ingested(a, "a3"),
+            ],
+            1,
+        )
         .unwrap();
-    assert!(id > last, "hold ids are never reused");
+    assert_eq!(
+        answers,
+        [appended(1), appended(1), appended(2), appended(3)],
+        "per community, from 1"
+    );
+    assert_eq!(s.append(&[ingested(b, "b2")], 2).unwrap(), [appended(2)]);
+    assert_eq!((s.head(a).unwrap(), s.head(b).unwrap()), (3, 2));
+    assert_eq!(sequences(&s.read_log(a, 0, 10).unwrap()), [1, 2, 3]);
+    assert_eq!(sequences(&s.read_log(b, 0, 10).unwrap()), [1, 2]);
+    assert_eq!(s.find(a, "a2").unwrap(), Some(2));
+    assert_eq!(s.find(b, "a2").unwrap(), None, "dedupe keys are per community");
+    assert_eq!(s.find("nowhere", "a1").unwrap(), None);
+    assert_eq!(s.head("nowhere").unwrap(), 0);
+}
+
+fn idempotent_append(s: &dyn Store) {
+    let c = "log-dedupe";
+    let join = NewEntry::ingested(log_event(c, "join-1", joined(MemberProfile::new("alice"))));
+    let leave = NewEntry::ingested(log_event(
+        c,
+        "leave-1",
+        EventKind::MemberLeft {
+            member: "alice".into(),
+            removed: false,
+        },
+    ));
+    assert_eq!(s.append(std::slice::from_ref(&join), 10).unwrap(), [appended(1)]);
+    assert!(s.member(c, "alice").is_some(), "appending observes the event");
+    assert_eq!(s.append(&[leave], 11).unwrap(), [appended(2)]);
+
+    // A redelivered join answers where it is, and is not observed again.
+    assert_eq!(s.append(std::slice::from_ref(&join), 12).unwrap(), [duplicate(1)]);
+    assert_eq!(s.member(c, "alice"), None, "a duplicate is not observed again");
+    assert_eq!(s.head(c).unwrap(), 2);
+    assert_eq!(
+        s.read_log(c, 0, 1).unwrap()[0].accepted_ms,
+        10,
+        "the first append stays"
+    );
+
+    // Within one call: a key already in the log, and a key an earlier entry of the call has.
+    let post = |text: &str| NewEntry::ingested(log_event(c, "post-1", posted("general", "m1", "bob", text, None)));
+    let answers = s.append(&[post("first"), join, post("second")], 13).unwrap();
+    assert_eq!(answers, [appended(3), duplicate(1), duplicate(3)]);
+    assert_eq!(s.message(c, "m1").unwrap().text, "first");
+    assert_eq!(s.head(c).unwrap(), 3);
+
+    // Dedupe is by key, not by event id.
+    let copy = NewEntry {
+        dedupe_key: "replay:x".into(),
+        target: Some("bot".into()),
+        ..post("first")
+    };
+    assert_eq!(s.append(&[copy], 14).unwrap(), [appended(4)]);
+    assert_eq!(s.find(c, "replay:x").unwrap(), Some(4));
+    assert_eq!(s.find(c, "post-1").unwrap(), Some(3));
+    assert_eq!(s.find(c, "join-1").unwrap(), Some(1));
+    assert_eq!(s.find(c, "never").unwrap(), None);
+}
+
+fn reading_the_log(s: &dyn Store) {
+    let c = "log-read";
+    s.append(&[ingested(c, "r1"), ingested(c, "r2")], 100).unwrap();
+    let fired = EventKind::TimerFired {
+        timer_id: "t".into(),
+        name: "daily".into(),
+        payload: "{}".into(),
+    };
+    let timer = NewEntry {
+        event: log_event(c, "r3", fired),
+        dedupe_key: "timer:t:100".into(),
+        target: Some("clock".into()),
+    };
+    s.append(&[timer.clone(), ingested(c, "r4"), ingested(c, "r5")], 200)
+        .unwrap();
+
+    let all = s.read_log(c, 0, 100).unwrap();
+    assert_eq!(sequences(&all), [1, 2, 3, 4, 5]);
+    let mut event = timer.event;
+    event.meta.sequence = 3;
+    assert_eq!(
+        all[2],
+        LogEntry {
+            community: c.into(),
+            sequence: 3,
+            dedupe_key: "timer:t:100".into(),
+            target: Some("clock".into()),
+            event,
+            accepted_ms: 200,
+        },
+        "the target is kept"
+    );
+    assert_eq!(
+        (all[0].dedupe_key.as_str(), all[0].target.as_deref(), all[0].accepted_ms),
+        ("r1", None, 100)
+    );
+    assert!(all
+        .iter()
+        .all(|e| e.event.meta.sequence == e.sequence && e.community == c));
+
+    assert_eq!(sequences(&s.read_log(c, 2, 2).unwrap()), [3, 4]);
+    assert_eq!(sequences(&s.read_log(c, 4, 100).unwrap()), [5]);
+    assert!(s.read_log(c, 5, 100).unwrap().is_empty());
+    assert!(s.read_log(c, u64::MAX, 100).unwrap().is_empty());
+    assert!(s.read_log(c, 0, 0).unwrap().is_empty());
+    assert_eq!(s.read_log(c, 0, usize::MAX).unwrap(), all);
+    assert!(s.read_log("nowhere", 0, 10).unwrap().is_empty());
+}
+
+fn logged_events_round_trip(s: &dyn Store) {
+    let c = "log-json";
+    let events = varied_events(c);
+    let entries: Vec<NewEntry> = events.iter().cloned().map(NewEntry::ingested).collect();
+    s.append(&entries, 1).unwrap();
+    let back = s.read_log(c, 0, 100).unwrap();
+    assert_eq!(back.len(), events.len());
+    for (entry, (sent, sequence)) in back.iter().zip(events.iter().zip(1..)) {
+        let expected = Event {
+            meta: EventMeta {
+                sequence,
+                ..sent.meta.clone()
+            },
+            ..sent.clone()
+        };
+        assert_eq!(
+            entry.event, expected,
+            "the event reads back as appended, with its sequence"
+        );
+    }
+}
+
+fn unloggable_events_are_refused(s: &dyn Store) {
+    let c = "log-refused";
+    s.append(&[ingested(c, "ok-1")], 1).unwrap();
+    // An empty display name reads back as the id; an attempt of 0 does not read back at all.
+    let unnamed = log_event(c, "bad-1", joined(profile("nameless", "", &[], false)));
+    let mut no_attempt = log_event(c, "bad-2", EventKind::PluginUninstalled);
+    no_attempt.meta.attempt = 0;
+    for bad in [unnamed, no_attempt] {
+        let good = NewEntry::ingested(log_event(c, "ok-2", joined(MemberProfile::new("zoe"))));
+        let err = s.append(&[good, NewEntry::ingested(bad)], 2).unwrap_err();
+        assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
+        assert!(err.to_string().contains("cannot be logged"), "{err}");
+        assert_eq!(s.head(c).unwrap(), 1, "nothing of the call is kept");
+        assert_eq!(s.find(c, "ok-2").unwrap(), None);
+        assert_eq!(s.member(c, "zoe"), None, "nor observed");
+    }
+    assert_eq!(
+        s.append(&[ingested(c, "ok-3")], 3).unwrap(),
+        [appended(2)],
+        "no sequence was used up"
+    );
+}
+
+fn cursors_start_at_the_head(s: &dyn Store) {
+    let c = "log-cursors";
+    assert_eq!(s.cursor(c, "early").unwrap(), None);
+    assert_eq!(s.init_cursor(c, "early").unwrap(), at(0), "an empty log's head is 0");
+    s.append(&[ingested(c, "k1"), ingested(c, "k2")], 1).unwrap();
+    assert_eq!(s.init_cursor(c, "late").unwrap(), at(2));
+    s.append(&[ingested(c, "k3")], 2).unwrap();
+    assert_eq!(s.init_cursor(c, "late").unwrap(), at(2), "a cursor is created once");
+    assert_eq!(s.cursor(c, "late").unwrap(), Some(at(2)));
+    assert_eq!(s.cursor(c, "early").unwrap(), Some(at(0)));
+    assert_eq!(s.cursor(c, "never").unwrap(), None);
+    assert_eq!(s.cursor("elsewhere", "late").unwrap(), None);
+
+    // `init_cursor` answers the cursor as it is, failures included.
+    assert!(s.record_failure(c, "early", 0, &failure(1, 5), 10).unwrap());
+    let failing = Cursor {
+        sequence: 0,
+        failures: vec![failure(1, 5)],
+        next_attempt_ms: Some(10),
+    };
+    assert_eq!(s.init_cursor(c, "early").unwrap(), failing);
+}
+
+fn commit_is_a_compare_and_set(s: &dyn Store) {
+    let (c, p) = ("log-cas", "bot");
+    s.init_cursor(c, p).unwrap();
+    s.append(&[ingested(c, "cas-1")], 1).unwrap();
+    let actions = [kv_set("k", b"first"), send("cas-reply", "hello")];
+    let audit = [audit_entry(c, p, "effect", None, 0)];
+
+    for (plugin, from) in [(p, 1), (p, 7), ("no-cursor", 0)] {
+        let stale = Commit {
+            audit: &audit,
+            ..delivery(c, plugin, from, 1, "cas-1", &actions)
+        };
+        assert!(!s.commit(&stale).unwrap(), "{plugin} from {from}");
+    }
+    assert_eq!(s.kv_get(c, p, "k"), None, "no action applied");
+    assert_eq!(s.message(c, "cas-reply"), None);
+    assert!(s.outbox(c).unwrap().is_empty());
+    assert!(community_audit(s, c).is_empty());
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(0)));
+    assert_eq!(s.cursor(c, "no-cursor").unwrap(), None, "a commit creates no cursor");
+
+    let commit = Commit {
+        audit: &audit,
+        ..delivery(c, p, 0, 1, "cas-1", &actions)
+    };
+    assert!(s.commit(&commit).unwrap());
+    // A second worker committing the same entry loses, and changes nothing.
+    assert!(!s
+        .commit(&delivery(c, p, 0, 1, "cas-1", &[kv_set("k", b"second")]))
+        .unwrap());
+    assert_eq!(s.kv_get(c, p, "k"), Some(b"first".to_vec()));
+    assert_eq!(outbox_keys(s.outbox(c).unwrap()), ["cas-1/bot/1"]);
+    assert_eq!(community_audit(s, c).len(), 1);
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(1)));
+}
+
+fn commit_applies_everything_at_once(s: &dyn Store) {
+    let (c, p) = ("log-commit", "helper");
+    s.init_cursor(c, p).unwrap();
+    let post = log_event(c, "ev-1", posted("general", "m1", "alice", "hi", None));
+    s.append(&[NewEntry::ingested(post)], 10).unwrap();
+    let actions = [
+        kv_set("seen", b"1"),
+        send("reply-1", "hello alice"),
+        schedule("commit-t", 50, None),
+        Action::EditMessage {
+            channel: "general".into(),
+            message_id: "m1".into(),
+            text: "hi (edited)".into(),
+        },
+        Action::MuteMember {
+            member: "alice".into(),
+            duration_ms: 100,
+            reason: "calm".into(),
+        },
+        Action::KvDelete { key: "never".into() },
+    ];
+    let audit = [
+        audit_entry(c, p, "effect", None, 0),
+        audit_entry(c, p, "effect", Some("messages:send"), 0),
+    ];
+    let commit = Commit {
+        audit: &audit,
+        now_ms: 2_000,
+        ..delivery(c, p, 0, 1, "ev-1", &actions)
+    };
+    assert!(s.commit(&commit).unwrap());
+
+    // The actions, as `apply` applies them.
+    assert_eq!(s.kv_get(c, p, "seen"), Some(b"1".to_vec()));
+    assert_eq!(s.message(c, "reply-1").unwrap().posted_by_plugin.as_deref(), Some(p));
+    assert_eq!(s.message(c, "m1").unwrap().text, "hi (edited)");
+    assert_eq!(s.standing(c, "alice").muted_until_ms, Some(2_100));
+    assert_eq!(s.timer("commit-t").unwrap().due_ms, 2_050);
+    // The visible ones in the outbox, keyed by their index among all actions.
+    let row = |index: usize| OutboxEntry {
+        key: format!("ev-1/{p}/{index}"),
+        community: c.into(),
+        plugin: p.into(),
+        action: serde_json::to_value(&actions[index]).unwrap(),
+        created_ms: 2_000,
+    };
+    assert_eq!(s.outbox(c).unwrap(), [row(1), row(3), row(4)]);
+    // The audit entries, numbered by the store.
+    let logged = community_audit(s, c);
+    assert_eq!(logged.len(), 2);
+    assert!(logged[0].seq > 0 && logged[0].seq < logged[1].seq);
+    assert_eq!(
+        logged[1],
+        AuditEntry {
+            seq: logged[1].seq,
+            ..audit[1].clone()
+        }
+    );
+    // And the cursor.
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(1)));
+
+    s.apply(
+        c,
+        p,
+        0,
+        &[Action::CancelTimer {
+            timer_id: "commit-t".into(),
+        }],
+    )
+    .unwrap();
+}
+
+fn retried_commits_keep_one_outbox_row(s: &dyn Store) {
+    let (c, p) = ("log-retry", "echo");
+    s.init_cursor(c, p).unwrap();
+    s.init_cursor(c, "other").unwrap();
+    s.append(&[ingested(c, "once"), ingested(c, "twice")], 1).unwrap();
+    let first = [send("echo-1", "first"), kv_set("n", b"1")];
+    assert!(s
+        .commit(&Commit {
+            now_ms: 100,
+            ..delivery(c, p, 0, 1, "once", &first)
+        })
+        .unwrap());
+    // The same event committed again (redelivered after the cursor move was lost): same keys.
+    let again = [send("echo-1", "second"), kv_set("n", b"2")];
+    assert!(s
+        .commit(&Commit {
+            now_ms: 200,
+            ..delivery(c, p, 1, 2, "once", &again)
+        })
+        .unwrap());
+    let rows = s.outbox(c).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].key.as_str(), rows[0].created_ms),
+        ("once/echo/0", 100),
+        "the first row stays"
+    );
+    assert_eq!(rows[0].action["text"], "first");
+    assert_eq!(s.kv_get(c, p, "n"), Some(b"2".to_vec()), "the actions still apply");
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(2)));
+
+    // Another plugin's actions for the same event have their own keys; no actions, no rows.
+    assert!(s.commit(&delivery(c, "other", 0, 1, "once", &first)).unwrap());
+    assert!(s.commit(&delivery(c, "other", 1, 2, "twice", &[])).unwrap());
+    assert_eq!(outbox_keys(s.outbox(c).unwrap()), ["once/echo/0", "once/other/0"]);
+    assert_eq!(s.cursor(c, "other").unwrap(), Some(at(2)));
+}
+
+fn failures_accumulate_until_the_cursor_moves(s: &dyn Store) {
+    let (c, p) = ("log-failures", "flaky");
+    s.init_cursor(c, p).unwrap();
+    s.append(&[ingested(c, "f1"), ingested(c, "f2"), ingested(c, "f3")], 1)
+        .unwrap();
+    assert!(s.record_failure(c, p, 0, &failure(1, 100), 150).unwrap());
+    assert!(!s.record_failure(c, p, 1, &failure(9, 100), 999).unwrap(), "not at 1");
+    assert!(!s.record_failure(c, "no-cursor", 0, &failure(9, 100), 999).unwrap());
+    assert_eq!(s.cursor(c, "no-cursor").unwrap(), None);
+    assert!(s.record_failure(c, p, 0, &failure(2, u64::MAX), 400).unwrap());
+    let failing = Cursor {
+        sequence: 0,
+        failures: vec![failure(1, 100), failure(2, u64::MAX)],
+        next_attempt_ms: Some(400),
+    };
+    assert_eq!(s.cursor(c, p).unwrap(), Some(failing));
+
+    // A commit clears them.
+    assert!(s.commit(&delivery(c, p, 0, 1, "f1", &[])).unwrap());
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(1)));
+
+    // So does a skip; a skip from elsewhere changes nothing.
+    assert!(s.record_failure(c, p, 1, &failure(1, 300), u64::MAX).unwrap());
+    assert!(!s.skip(c, p, 0, 3).unwrap());
+    assert_eq!(s.cursor(c, p).unwrap().unwrap().next_attempt_ms, Some(u64::MAX));
+    assert!(s.skip(c, p, 1, 3).unwrap());
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(3)));
+    assert!(!s.skip(c, "no-cursor", 0, 1).unwrap());
+    assert_eq!(s.cursor(c, "no-cursor").unwrap(), None);
+}
+
+fn dead_letters_and_replay(s: &dyn Store) {
+    let c = "log-dead";
+    let (p, q) = ("dead-p", "dead-q");
+    for plugin in [p, q] {
+        s.init_cursor(c, plugin).unwrap();
+    }
+    s.append(&[ingested(c, "d1"), ingested(c, "d2")], 1).unwrap();
+    let entries = s.read_log(c, 0, 10).unwrap();
+    let failures = [failure(1, 10), failure(2, 20), failure(3, 30)];
+    s.record_failure(c, p, 0, &failures[0], 15).unwrap();
+    let audit = [audit_entry(c, p, "dead-letter", None, 0)];
+
+    // Only from where the cursor is.
+    assert_eq!(s.dead_letter(p, 1, &entries[0], &failures, 40, &audit).unwrap(), None);
+    assert_eq!(
+        s.dead_letter("no-cursor", 0, &entries[0], &failures, 40, &audit)
+            .unwrap(),
+        None
+    );
+    assert!(s.dead_letters(Some(c), None).unwrap().is_empty());
+    assert!(community_audit(s, c).is_empty());
+    assert_eq!(s.cursor(c, p).unwrap().unwrap().failures, [failures[0].clone()]);
+
+    let first = s
+        .dead_letter(p, 0, &entries[0], &failures, 40, &audit)
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, 1, "dead-letter ids start at 1");
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(1)), "past the entry, failures cleared");
+    let letter = DeadLetter {
+        id: first,
+        community: c.into(),
+        plugin: p.into(),
+        sequence: 1,
+        event: entries[0].event.clone(),
+        failures: failures.to_vec(),
+        dead_ms: 40,
+    };
+    assert_eq!(
+        s.dead_letter_by_id(first).unwrap(),
+        Some(letter),
+        "with every failure given"
+    );
+    assert_eq!(community_audit(s, c).len(), 1);
+
+    let second = s
+        .dead_letter(q, 0, &entries[0], &failures[..1], 50, &[])
+        .unwrap()
+        .unwrap();
+    let mut tried = entries[1].clone();
+    tried.event.meta.attempt = 3;
+    let third = s.dead_letter(p, 1, &tried, &[], 60, &[]).unwrap().unwrap();
+    assert!(first < second && second < third, "{first} {second} {third}");
+    assert_eq!(
+        dead_letter_ids(s, Some(c), None),
+        [first, second, third],
+        "oldest first"
+    );
+    assert_eq!(dead_letter_ids(s, Some(c), Some(p)), [first, third]);
+    assert_eq!(dead_letter_ids(s, None, Some(q)), [second]);
+    assert!(dead_letter_ids(s, Some("nowhere"), None).is_empty());
+    assert!(dead_letter_ids(s, Some(c), Some("nobody")).is_empty());
+    assert_eq!(s.dead_letter_by_id(third + 100).unwrap(), None);
+
+    // A replay appends a copy for the install only, and the dead letter goes.
+    assert_eq!(s.replay(first, 70).unwrap(), appended(3));
+    let mut copy = entries[0].event.clone();
+    copy.meta.sequence = 3;
+    let replayed = LogEntry {
+        community: c.into(),
+        sequence: 3,
+        dedupe_key: format!("replay:{first}"),
+        target: Some(p.into()),
+        event: copy,
+        accepted_ms: 70,
+    };
+    assert_eq!(s.read_log(c, 2, 10).unwrap(), std::slice::from_ref(&replayed));
+    assert_eq!(s.dead_letter_by_id(first).unwrap(), None);
+    let err = s.replay(first, 80).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(s.head(c).unwrap(), 3, "a failed replay appends nothing");
+    let err = s.replay(9_999, 80).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(dead_letter_ids(s, Some(c), None), [second, third]);
+
+    // A replayed event starts again from attempt 1.
+    assert_eq!(s.replay(third, 90).unwrap(), appended(4));
+    let again = s.read_log(c, 3, 1).unwrap().remove(0);
+    assert_eq!(
+        (
+            again.event.meta.attempt,
+            again.event.meta.id.as_str(),
+            again.target.as_deref()
+        ),
+        (1, "d2", Some(p))
+    );
+
+    // Ids are never reused, not even the newest one's after its replay; a replay can die again.
+    let fourth = s.dead_letter(p, 2, &replayed, &[], 100, &[]).unwrap().unwrap();
+    assert!(fourth > third, "{fourth} after {third}");
+    assert_eq!(s.dead_letter_by_id(fourth).unwrap().unwrap().event, replayed.event);
+    assert_eq!(s.cursor(c, p).unwrap(), Some(at(3)));
+}
+
+fn timer_firings(s: &dyn Store) {
+    let (c, p) = ("log-timers", "clock");
+    s.apply(
+        c,
+        p,
+        1_000,
+        &[schedule("lt-once", 10, None), schedule("lt-every", 10, Some(100))],
+    )
+    .unwrap();
+    let firing = |timer: &Timer| {
+        let key = format!("timer:{}:{}", timer.timer_id, timer.due_ms);
+        let fired = EventKind::TimerFired {
+            timer_id: timer.timer_id.clone(),
+            name: timer.name.clone(),
+            payload: timer.payload.clone(),
+        };
+        NewEntry {
+            event: log_event(c, &key, fired),
+            dedupe_key: key,
+            target: Some(timer.plugin.clone()),
+        }
+    };
+
+    let once = s.timer("lt-once").unwrap();
+    assert_eq!(s.fire_timer(&once, &firing(&once), 1_010).unwrap(), appended(1));
+    assert_eq!(s.timer("lt-once"), None, "a one-shot timer goes");
+    let every = s.timer("lt-every").unwrap();
+    assert_eq!(s.fire_timer(&every, &firing(&every), 1_011).unwrap(), appended(2));
+    assert_eq!(s.timer("lt-every").unwrap().due_ms, 1_110, "a recurring timer moves on");
+
+    let log = s.read_log(c, 0, 10).unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.target.as_deref()).collect::<Vec<_>>(),
+        [Some(p), Some(p)]
+    );
+    assert_eq!(
+        (log[1].dedupe_key.as_str(), log[1].accepted_ms),
+        ("timer:lt-every:1010", 1_011)
+    );
+    assert_eq!(log[1].event, {
+        let mut e = firing(&every).event;
+        e.meta.sequence = 2;
+        e
+    });
+    s.apply(
+        c,
+        p,
+        0,
+        &[Action::CancelTimer {
+            timer_id: "lt-every".into(),
+        }],
+    )
+    .unwrap();
+}
+
+fn outbox_relay(s: &dyn Store) {
+    // Earlier sections left entries pending: a relay carries them out first.
+    let earlier = outbox_keys(s.outbox_pending(usize::MAX).unwrap());
+    assert!(!earlier.is_empty());
+    s.outbox_delivered(&earlier, 1).unwrap();
+    assert!(s.outbox_pending(10).unwrap().is_empty());
+
+    let (c, c2) = ("log-outbox", "log-outbox-2");
+    for (community, plugin) in [(c, "p1"), (c, "p2"), (c2, "p1")] {
+        s.init_cursor(community, plugin).unwrap();
+    }
+    s.append(&[ingested(c, "o1"), ingested(c2, "o2")], 1).unwrap();
+    let two = [send("o-a", "a"), kv_set("k", b"v"), send("o-b", "b")];
+    let one = [send("o-c", "c")];
+    assert!(s.commit(&delivery(c, "p1", 0, 1, "o1", &two)).unwrap());
+    assert!(s.commit(&delivery(c2, "p1", 0, 1, "o2", &one)).unwrap());
+    assert!(s.commit(&delivery(c, "p2", 0, 1, "o1", &one)).unwrap());
+
+    let all = ["o1/p1/0", "o1/p1/2", "o2/p1/0", "o1/p2/0"];
+    assert_eq!(
+        outbox_keys(s.outbox_pending(10).unwrap()),
+        all,
+        "commit order, across communities"
+    );
+    assert_eq!(outbox_keys(s.outbox_pending(2).unwrap()), all[..2]);
+    assert!(s.outbox_pending(0).unwrap().is_empty());
+
+    s.outbox_delivered(&["o1/p1/2".into(), "unknown".into()], 5).unwrap();
+    s.outbox_delivered(&[], 5).unwrap();
+    assert_eq!(
+        outbox_keys(s.outbox_pending(10).unwrap()),
+        ["o1/p1/0", "o2/p1/0", "o1/p2/0"]
+    );
+    s.outbox_delivered(&["o1/p1/2".into(), "o1/p1/0".into()], 6).unwrap();
+    assert_eq!(outbox_keys(s.outbox_pending(10).unwrap()), ["o2/p1/0", "o1/p2/0"]);
+    assert_eq!(
+        outbox_keys(s.outbox(c).unwrap()),
+        ["o1/p1/0", "o1/p1/2", "o1/p2/0"],
+        "delivered or not"
+    );
+    assert_eq!(outbox_keys(s.outbox(c2).unwrap()), ["o2/p1/0"]);
+    assert!(s.outbox("nowhere").unwrap().is_empty());
+
+    // A retried commit does not make a delivered entry pending again.
+    s.append(&[ingested(c, "o3")], 7).unwrap();
+    assert!(s.commit(&delivery(c, "p1", 1, 2, "o1", &two)).unwrap());
+    assert_eq!(outbox_keys(s.outbox_pending(10).unwrap()), ["o2/p1/0", "o1/p2/0"]);
+    assert_eq!(s.outbox(c).unwrap().len(), 3);
+}
+
+fn pruning(s: &dyn Store) {
+    let c = "log-prune";
+    assert_eq!(s.prune(c).unwrap(), 0);
+    s.append(&[ingested(c, "n1"), ingested(c, "n2"), ingested(c, "n3")], 1)
+        .unwrap();
+    assert_eq!(s.prune(c).unwrap(), 3, "no cursor: every entry");
+    assert!(s.read_log(c, 0, 10).unwrap().is_empty());
+    assert_eq!(s.head(c).unwrap(), 3, "the head stays");
+    assert_eq!(s.find(c, "n1").unwrap(), None, "pruned keys are forgotten");
+    assert_eq!(
+        s.append(&[ingested(c, "n1")], 2).unwrap(),
+        [appended(4)],
+        "the sequence continues"
+    );
+
+    s.init_cursor(c, "slow").unwrap();
+    s.append(&[ingested(c, "n5"), ingested(c, "n6"), ingested(c, "n7")], 3)
+        .unwrap();
+    s.init_cursor(c, "fast").unwrap();
+    assert!(s.skip(c, "slow", 4, 6).unwrap());
+    assert_eq!(s.prune(c).unwrap(), 3, "4 to 6: the slowest cursor passed them");
+    assert_eq!(sequences(&s.read_log(c, 0, 10).unwrap()), [7]);
+    assert_eq!(s.find(c, "n7").unwrap(), Some(7));
+    assert_eq!(s.find(c, "n6").unwrap(), None);
+    assert_eq!(s.prune(c).unwrap(), 0);
+    assert_eq!(s.append(&[ingested(c, "n8")], 4).unwrap(), [appended(8)]);
+    assert_eq!(s.head(c).unwrap(), 8);
+    assert_eq!(s.prune("nowhere").unwrap(), 0);
+
+    // A cursor at 0 keeps everything; dead letters outlive their entries.
+    let c2 = "log-prune-2";
+    s.init_cursor(c2, "behind").unwrap();
+    s.init_cursor(c2, "ahead").unwrap();
+    s.append(&[ingested(c2, "q1"), ingested(c2, "q2")], 5).unwrap();
+    assert_eq!(s.prune(c2).unwrap(), 0);
+    let entry = s.read_log(c2, 0, 1).unwrap().remove(0);
+    let id = s.dead_letter("ahead", 0, &entry, &[], 6, &[]).unwrap().unwrap();
+    s.drop_cursor(c2, "behind").unwrap();
+    assert_eq!(s.prune(c2).unwrap(), 1);
+    assert_eq!(s.dead_letter_by_id(id).unwrap().unwrap().event, entry.event);
+}
+
+fn dropping_a_cursor(s: &dyn Store) {
+    let (c, c2) = ("log-drop", "log-drop-2");
+    for community in [c, c2] {
+        for plugin in ["gone", "stays"] {
+            s.init_cursor(community, plugin).unwrap();
+        }
+        s.append(&[ingested(community, "x1")], 1).unwrap();
+        let entry = s.read_log(community, 0, 1).unwrap().remove(0);
+        for plugin in ["gone", "stays"] {
+            s.dead_letter(plugin, 0, &entry, &[failure(1, 1)], 2, &[])
+                .unwrap()
+                .unwrap();
+        }
+    }
+    s.drop_cursor(c, "gone").unwrap();
+    assert_eq!(s.cursor(c, "gone").unwrap(), None);
+    assert!(
+        dead_letter_ids(s, Some(c), Some("gone")).is_empty(),
+        "its dead letters go too"
+    );
+    assert_eq!(dead_letter_ids(s, Some(c), Some("stays")).len(), 1);
+    assert_eq!(
+        dead_letter_ids(s, Some(c2), Some("gone")).len(),
+        1,
+        "other installs keep theirs"
+    );
+    assert_eq!(s.cursor(c2, "gone").unwrap(), Some(at(1)));
+    s.drop_cursor(c, "gone").unwrap();
+    s.drop_cursor("nowhere", "nobody").unwrap();
+    s.append(&[ingested(c, "x2")], 3).unwrap();
+    assert_eq!(
+        s.init_cursor(c, "gone").unwrap(),
+        at(2),
+        "a new cursor starts at the head"
+    );
+
+    // Deleting the install leaves its cursor: the admin layer drops it.
+    installed(s, c, "kept");
+    s.init_cursor(c, "kept").unwrap();
+    s.delete_install(c, "kept").unwrap();
+    assert_eq!(s.cursor(c, "kept").unwrap(), Some(at(2)));
 }
 
 // Differential ----------------------------------------------------------------------------------
@@ -1521,6 +2185,7 @@ fn snapshot(s: &dyn Store, now: u64) -> String {
         writeln!(out, "{t} {:?}", s.timer(t)).unwrap();
     }
     admin_snapshot(s, &mut out);
+    log_snapshot(s, &mut out);
     out
 }
 
@@ -1554,23 +2219,11 @@ fn on_both<T: std::fmt::Debug>(
     }
 }
 
-/// A random admin operation on installs' limits, breakers, held events and review policies.
+/// A random admin operation on installs' limits, breakers and review policies.
 fn random_admin_step(a: &dyn Store, b: &dyn Store, rng: &mut Rng, now: u64) -> Result<String, String> {
     let (c, p) = (rng.pick(&COMMUNITIES), rng.pick(&PLUGINS));
-    match rng.below(4) {
-        0 => {
-            let e = random_event(rng, now);
-            on_both(a, b, format!("hold_event {c} {p} {e:?}"), |s| s.hold_event(c, p, &e))
-        }
-        1 => {
-            let oldest = a.held_events(c, p, 1).unwrap().first().map(|(id, _)| *id);
-            let id = match oldest {
-                Some(id) if rng.below(3) > 0 => id,
-                _ => rng.below(40) as u64,
-            };
-            on_both(a, b, format!("release_held {c} {p} {id}"), |s| s.release_held(c, p, id))
-        }
-        2 if rng.below(3) > 0 => {
+    match rng.below(3) {
+        0 if rng.below(3) > 0 => {
             let breaker = BreakerRecord {
                 state: [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen][rng.below(3)],
                 recent_failures: (0..rng.below(4)).map(|_| now - rng.below(500) as u64).collect(),
@@ -1581,7 +2234,7 @@ fn random_admin_step(a: &dyn Store, b: &dyn Store, rng: &mut Rng, now: u64) -> R
                 s.put_breaker(c, p, &breaker)
             })
         }
-        2 => {
+        0 => {
             let c = rng.pick(&["c1", "c2", "c3"]);
             let policy = [ReviewFailPolicy::FailOpen, ReviewFailPolicy::FailClosed][rng.below(2)];
             on_both(a, b, format!("set_review_fail_policy {c} {policy:?}"), |s| {
@@ -1619,11 +2272,185 @@ fn admin_snapshot(s: &dyn Store, out: &mut String) {
         writeln!(out, "{c} installs {:?}", s.installs(c).unwrap()).unwrap();
         for p in PLUGINS {
             writeln!(out, "{c} {p} breaker {:?}", s.breaker(c, p).unwrap()).unwrap();
-            writeln!(out, "{c} {p} held {:?}", s.held_events(c, p, 100).unwrap()).unwrap();
-            writeln!(out, "{c} {p} first held {:?}", s.held_events(c, p, 1).unwrap()).unwrap();
-            writeln!(out, "{c} {p} held count {}", s.held_count(c, p).unwrap()).unwrap();
         }
     }
+}
+
+/// The kind of a store error: what the differential compares, as the stores word errors
+/// differently.
+fn error_kind(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Open { .. } => "Open",
+        StoreError::Locked { .. } => "Locked",
+        StoreError::Corrupt { .. } => "Corrupt",
+        StoreError::TooNew { .. } => "TooNew",
+        StoreError::NotFound(_) => "NotFound",
+        StoreError::Conflict(_) => "Conflict",
+        StoreError::Db { .. } => "Db",
+    }
+}
+
+/// Runs one log operation on both stores; `Err` when they answer differently (errors by kind).
+fn on_both_by_kind<T: std::fmt::Debug>(
+    a: &dyn Store,
+    b: &dyn Store,
+    what: String,
+    op: impl Fn(&dyn Store) -> Result<T, StoreError>,
+) -> Result<String, String> {
+    let outcome = |s: &dyn Store| format!("{:?}", op(s).map_err(|e| error_kind(&e)));
+    let (left, right) = (outcome(a), outcome(b));
+    if left == right {
+        Ok(format!("{what} -> {left}"))
+    } else {
+        Err(format!(
+            "stores answer {what} differently:\n  left:  {left}\n  right: {right}"
+        ))
+    }
+}
+
+/// How many event ids the differential's log entries share, so redeliveries are common.
+const LOG_IDS: usize = 24;
+
+fn random_entry(rng: &mut Rng, now: u64) -> NewEntry {
+    let mut event = random_event(rng, now);
+    event.meta.id = format!("ev{}", rng.below(LOG_IDS));
+    let target = match rng.below(4) {
+        0 => Some(rng.pick(&PLUGINS).to_string()),
+        _ => None,
+    };
+    NewEntry {
+        dedupe_key: event.meta.id.clone(),
+        event,
+        target,
+    }
+}
+
+fn random_audit(rng: &mut Rng, c: &str, p: &str, now: u64) -> Vec<AuditEntry> {
+    (0..rng.below(3))
+        .map(|i| AuditEntry {
+            time_ms: now,
+            ..audit_entry(c, p, "effect", None, i as u64)
+        })
+        .collect()
+}
+
+/// The entry firing a timer, as the scheduler logs it.
+fn timer_entry(timer: &Timer, now: u64) -> NewEntry {
+    let key = format!("timer:{}:{}", timer.timer_id, timer.due_ms);
+    let fired = EventKind::TimerFired {
+        timer_id: timer.timer_id.clone(),
+        name: timer.name.clone(),
+        payload: timer.payload.clone(),
+    };
+    let mut event = event(&timer.community, now, fired);
+    event.meta.id = key.clone();
+    NewEntry {
+        event,
+        dedupe_key: key,
+        target: Some(timer.plugin.clone()),
+    }
+}
+
+/// A random delivery-log operation, mostly from where the install's cursor is (sometimes from
+/// elsewhere, as a stale worker would).
+fn random_log_step(a: &dyn Store, b: &dyn Store, rng: &mut Rng, now: u64) -> Result<String, String> {
+    let (c, p) = (rng.pick(&COMMUNITIES), rng.pick(&PLUGINS));
+    let cursor = a.cursor(c, p).unwrap().map_or(0, |cursor| cursor.sequence);
+    let from = if rng.below(6) == 0 { cursor + 1 } else { cursor };
+    let next = a.read_log(c, cursor, 1).unwrap().pop();
+    let to = next.as_ref().map_or(cursor + 1, |e| e.sequence);
+    let event_id = next
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |e| e.event.meta.id.clone());
+    let due = a.due_timers(now).into_iter().next();
+    match (rng.below(12), next, due) {
+        (0..=2, ..) => {
+            let entries: Vec<NewEntry> = (0..1 + rng.below(3)).map(|_| random_entry(rng, now)).collect();
+            on_both_by_kind(a, b, format!("append {entries:?}"), |s| s.append(&entries, now))
+        }
+        (3, ..) => on_both_by_kind(a, b, format!("init_cursor {c} {p}"), |s| s.init_cursor(c, p)),
+        (4 | 5, ..) => {
+            let actions: Vec<Action> = (0..rng.below(4)).map(|_| random_action(rng)).collect();
+            let audit = random_audit(rng, c, p, now);
+            let commit = Commit {
+                community: c,
+                plugin: p,
+                from,
+                to,
+                event_id: &event_id,
+                now_ms: now,
+                actions: &actions,
+                audit: &audit,
+            };
+            on_both_by_kind(a, b, format!("commit {commit:?}"), |s| s.commit(&commit))
+        }
+        (6, ..) => on_both_by_kind(a, b, format!("skip {c} {p} {from} {to}"), |s| s.skip(c, p, from, to)),
+        (7, ..) => {
+            let failure = AttemptFailure {
+                attempt: 1 + rng.below(3) as u32,
+                at_ms: now,
+                reason: "timeout".into(),
+                message: format!("took {} ms", rng.below(1000)),
+            };
+            let retry = now + rng.below(1000) as u64;
+            on_both_by_kind(a, b, format!("record_failure {c} {p} {from} {failure:?}"), |s| {
+                s.record_failure(c, p, from, &failure, retry)
+            })
+        }
+        (8, Some(entry), _) => {
+            let mut failures = a.cursor(c, p).unwrap().map(|c| c.failures).unwrap_or_default();
+            failures.truncate(rng.below(3));
+            let audit = random_audit(rng, c, p, now);
+            on_both_by_kind(a, b, format!("dead_letter {p} {from} {entry:?}"), |s| {
+                s.dead_letter(p, from, &entry, &failures, now, &audit)
+            })
+        }
+        (9, ..) => {
+            let oldest = a.dead_letters(None, None).unwrap().first().map(|d| d.id);
+            let id = match oldest {
+                Some(id) if rng.below(4) > 0 => id,
+                _ => rng.below(8) as u64,
+            };
+            on_both_by_kind(a, b, format!("replay {id}"), |s| s.replay(id, now))
+        }
+        (10, _, Some(timer)) => {
+            let entry = timer_entry(&timer, now);
+            on_both_by_kind(a, b, format!("fire_timer {timer:?}"), |s| {
+                s.fire_timer(&timer, &entry, now)
+            })
+        }
+        (11, ..) => {
+            let mut keys = outbox_keys(a.outbox_pending(rng.below(4)).unwrap());
+            keys.push("unknown".into());
+            on_both_by_kind(a, b, format!("outbox_delivered {keys:?}"), |s| {
+                s.outbox_delivered(&keys, now)
+            })
+        }
+        _ if rng.below(4) == 0 => on_both_by_kind(a, b, format!("drop_cursor {c} {p}"), |s| s.drop_cursor(c, p)),
+        _ => on_both_by_kind(a, b, format!("prune {c}"), |s| s.prune(c)),
+    }
+}
+
+/// Everything a store answers about the differential test's logs.
+fn log_snapshot(s: &dyn Store, out: &mut String) {
+    use std::fmt::Write;
+    for c in COMMUNITIES {
+        writeln!(out, "{c} head {}", s.head(c).unwrap()).unwrap();
+        writeln!(out, "{c} log {:?}", s.read_log(c, 0, usize::MAX).unwrap()).unwrap();
+        writeln!(out, "{c} log page {:?}", s.read_log(c, 3, 2).unwrap()).unwrap();
+        let found: Vec<Option<u64>> = (0..LOG_IDS).map(|i| s.find(c, &format!("ev{i}")).unwrap()).collect();
+        writeln!(out, "{c} found {found:?}").unwrap();
+        for p in PLUGINS {
+            writeln!(out, "{c} {p} cursor {:?}", s.cursor(c, p).unwrap()).unwrap();
+            writeln!(out, "{c} {p} dead {:?}", s.dead_letters(Some(c), Some(p)).unwrap()).unwrap();
+        }
+        writeln!(out, "{c} outbox {:?}", s.outbox(c).unwrap()).unwrap();
+    }
+    writeln!(out, "dead letters {:?}", s.dead_letters(None, None).unwrap()).unwrap();
+    writeln!(out, "dead letter 1 {:?}", s.dead_letter_by_id(1).unwrap()).unwrap();
+    writeln!(out, "pending {:?}", s.outbox_pending(usize::MAX).unwrap()).unwrap();
+    writeln!(out, "first pending {:?}", s.outbox_pending(1).unwrap()).unwrap();
+    writeln!(out, "audit {:?}", s.audit(&AuditQuery::default()).unwrap()).unwrap();
 }
 
 /// Replays the same random operations on both stores and compares every answer after each.
@@ -1634,7 +2461,7 @@ pub(super) fn differential(a: &dyn Store, b: &dyn Store, seed: u64, steps: usize
     admin_setup(b);
     for step in 0..steps {
         now += rng.below(300) as u64;
-        let what = match rng.below(14) {
+        let what = match rng.below(20) {
             0..=3 => {
                 let e = random_event(&mut rng, now);
                 a.observe(&e).unwrap();
@@ -1673,10 +2500,10 @@ pub(super) fn differential(a: &dyn Store, b: &dyn Store, seed: u64, steps: usize
                 b.forget_plugin(c, p).unwrap();
                 format!("forget_plugin {c} {p}")
             }
-            _ => match random_admin_step(a, b, &mut rng, now) {
-                Ok(what) => what,
-                Err(disagreement) => panic!("seed {seed} step {step}: {disagreement}"),
-            },
+            10..=13 => random_admin_step(a, b, &mut rng, now)
+                .unwrap_or_else(|disagreement| panic!("seed {seed} step {step}: {disagreement}")),
+            _ => random_log_step(a, b, &mut rng, now)
+                .unwrap_or_else(|disagreement| panic!("seed {seed} step {step}: {disagreement}")),
         };
         let (left, right) = (snapshot(a, now), snapshot(b, now));
         if left != right {
@@ -1709,12 +2536,14 @@ mod tests {
     fn memory_store_conforms() {
         community_store_suite(&MemoryStore::new());
         admin_store_suite(&MemoryStore::new());
+        delivery_log_suite(&MemoryStore::new());
     }
 
     #[test]
     fn sqlite_in_memory_conforms() {
         community_store_suite(&SqliteStore::open_in_memory().unwrap());
         admin_store_suite(&SqliteStore::open_in_memory().unwrap());
+        delivery_log_suite(&SqliteStore::open_in_memory().unwrap());
     }
 
     #[test]
@@ -1722,6 +2551,7 @@ mod tests {
         let (_dir, store) = file_store();
         community_store_suite(&store);
         admin_store_suite(&store);
+        delivery_log_suite(&store);
     }
 
     #[test]
@@ -1736,6 +2566,39 @@ mod tests {
     fn memory_and_file_sqlite_agree_on_random_operations() {
         let (_dir, store) = file_store();
         differential(&MemoryStore::new(), &store, 7, 200);
+    }
+
+    #[test]
+    fn one_of_many_workers_commits_an_entry() {
+        let (_dir, file) = file_store();
+        let stores: Vec<Arc<dyn Store>> = vec![
+            Arc::new(MemoryStore::new()),
+            Arc::new(SqliteStore::open_in_memory().unwrap()),
+            Arc::new(file),
+        ];
+        for store in stores {
+            store.init_cursor("c", "p").unwrap();
+            store.append(&[ingested("c", "e1")], 1).unwrap();
+            let workers: Vec<_> = (0..8)
+                .map(|w| {
+                    let store = Arc::clone(&store);
+                    std::thread::spawn(move || {
+                        let actions = [send(&format!("reply-{w}"), "hi"), kv_set("winner", &[w])];
+                        store.commit(&delivery("c", "p", 0, 1, "e1", &actions)).unwrap()
+                    })
+                })
+                .collect();
+            let winners = workers.into_iter().map(|h| h.join().unwrap());
+            assert_eq!(winners.filter(|won| *won).count(), 1);
+            let posted: Vec<StoredMessage> = store
+                .messages("c")
+                .into_iter()
+                .filter(|m| m.posted_by_plugin.is_some())
+                .collect();
+            assert_eq!(posted.len(), 1, "{posted:?}");
+            assert_eq!(store.outbox("c").unwrap().len(), 1);
+            assert_eq!(store.cursor("c", "p").unwrap(), Some(at(1)));
+        }
     }
 
     #[test]

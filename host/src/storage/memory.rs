@@ -1,4 +1,5 @@
-//! An in-memory [`CommunityStore`]: the default for tests, `plaza run` and the library.
+//! An in-memory [`CommunityStore`]: the default for tests, `plaza run` and the library. Its admin
+//! model and delivery log live beside it (`memory_admin.rs`, `memory_log.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
@@ -28,6 +29,7 @@ struct Inner {
 pub struct MemoryStore {
     inner: RwLock<Inner>,
     pub(super) admin: super::memory_admin::AdminState,
+    pub(super) log: super::memory_log::LogState,
 }
 
 impl MemoryStore {

@@ -1,5 +1,5 @@
 //! The admin model of [`MemoryStore`]: communities, plugin packages, installs (with their circuit
-//! breakers and held events) and the audit log, kept in memory beside the community state.
+//! breakers) and the audit log, kept in memory beside the community state.
 //!
 //! The rules every [`AdminStore`] follows (the SQLite store too; `conformance.rs` checks both):
 //! - `create_community` of an existing id is a `Conflict`.
@@ -8,16 +8,12 @@
 //!   else `NotFound`; a replace keeps the install's position in install order.
 //! - `installs`/`install` of an unknown community answer empty/`None`.
 //! - `delete_install` of an install that does not exist is `NotFound`; it also deletes the
-//!   install's circuit breaker and held events.
+//!   install's circuit breaker. It leaves the install's delivery cursor and dead letters: the
+//!   admin layer removes those with `DeliveryLog::drop_cursor`.
 //! - `set_review_fail_policy` of an unknown community is `NotFound`; new communities fail open.
-//! - Circuit breakers and held events belong to an install: `put_breaker` and `hold_event` of an
-//!   install that does not exist are `NotFound` (so a later install of the same plugin never
-//!   inherits them); `breaker`/`held_events`/`held_count` of one answer `None`/empty/0, and
-//!   `release_held` of a hold id that is not held (or of another install) does nothing.
-//! - Hold ids start at 1 and increase across all installs, never reused; `held_events` answers
-//!   the oldest `limit` events of the install. A held event reads back exactly as
-//!   `EventDefaults::from_value` reads its JSON; an event that would not read back is refused
-//!   when held (a `Db` error) rather than stored and stuck.
+//! - Circuit breakers belong to an install: `put_breaker` of an install that does not exist is
+//!   `NotFound` (so a later install of the same plugin never inherits it); `breaker` of one
+//!   answers `None`.
 //! - Audit `seq` numbers start at 1 and increase; `audit` with a `limit` answers the newest
 //!   `limit` matching entries, oldest first.
 
@@ -29,7 +25,6 @@ use super::admin::{
     StoreError,
 };
 use super::memory::MemoryStore;
-use crate::event::{Event, EventDefaults};
 
 /// The admin half of a [`MemoryStore`].
 #[derive(Default)]
@@ -42,18 +37,10 @@ struct Admin {
     /// Installs per community, in install order.
     installs: HashMap<String, Vec<InstallRecord>>,
     audit: Vec<AuditEntry>,
-    /// Per install (community, plugin): its state kept for the dispatcher.
-    install_state: HashMap<(String, String), InstallState>,
-    /// The last hold id given out.
-    last_hold_id: u64,
-}
-
-/// What the dispatcher keeps for one install: its circuit breaker and held events.
-#[derive(Default)]
-struct InstallState {
-    breaker: Option<BreakerRecord>,
-    /// Held events by hold id, each as it reads back from its JSON.
-    held: BTreeMap<u64, Event>,
+    /// Circuit breakers per install (community, plugin).
+    breakers: HashMap<(String, String), BreakerRecord>,
+    /// Changes to communities and installs.
+    generation: u64,
 }
 
 fn key(community: &str, plugin_id: &str) -> (String, String) {
@@ -100,29 +87,6 @@ pub(super) fn not_installed(community: &str, plugin_id: &str) -> StoreError {
     ))
 }
 
-/// Reads a held event back from its JSON text, as every store does.
-pub(super) fn decode_held(text: &str) -> Result<Event, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    EventDefaults::default()
-        .from_value(value, "held event")
-        .map_err(|e| e.to_string())
-}
-
-/// A held event as stored (its JSON text) and as it reads back. An event that would not read
-/// back is refused now rather than kept where it would block the install's held events.
-pub(super) fn encode_held(community: &str, plugin_id: &str, event: &Event) -> Result<(String, Event), StoreError> {
-    let refused = |reason: String| StoreError::Db {
-        doing: format!(
-            "holding event `{}` for plugin `{plugin_id}` in community `{community}`",
-            event.meta.id
-        ),
-        reason: format!("the event cannot be stored: {reason}"),
-    };
-    let text = serde_json::to_string(event).map_err(|e| refused(e.to_string()))?;
-    let back = decode_held(&text).map_err(refused)?;
-    Ok((text, back))
-}
-
 /// Whether an audit entry passes the query's filters (all but `limit`).
 pub(super) fn audit_matches(query: &AuditQuery, entry: &AuditEntry) -> bool {
     query.community.as_deref().is_none_or(|c| entry.community == c)
@@ -133,6 +97,7 @@ pub(super) fn audit_matches(query: &AuditQuery, entry: &AuditEntry) -> bool {
 impl AdminStore for MemoryStore {
     fn create_community(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
         self.admin.write(|a| {
+            a.generation += 1;
             if a.communities.contains_key(id) {
                 return Err(community_conflict(id));
             }
@@ -150,6 +115,10 @@ impl AdminStore for MemoryStore {
 
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError> {
         Ok(self.admin.read(|a| a.communities.values().cloned().collect()))
+    }
+
+    fn admin_generation(&self) -> Result<u64, StoreError> {
+        Ok(self.admin.read(|a| a.generation))
     }
 
     fn community_exists(&self, id: &str) -> Result<bool, StoreError> {
@@ -171,6 +140,7 @@ impl AdminStore for MemoryStore {
 
     fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError> {
         self.admin.write(|a| {
+            a.generation += 1;
             if !a.communities.contains_key(&install.community) {
                 return Err(no_community(&install.community));
             }
@@ -207,6 +177,7 @@ impl AdminStore for MemoryStore {
 
     fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError> {
         self.admin.write(|a| {
+            a.generation += 1;
             let list = a
                 .installs
                 .get_mut(community)
@@ -216,7 +187,7 @@ impl AdminStore for MemoryStore {
                 .position(|i| i.plugin_id == plugin_id)
                 .ok_or_else(|| not_installed(community, plugin_id))?;
             list.remove(index);
-            a.install_state.remove(&key(community, plugin_id));
+            a.breakers.remove(&key(community, plugin_id));
             Ok(())
         })
     }
@@ -241,6 +212,7 @@ impl AdminStore for MemoryStore {
 
     fn set_review_fail_policy(&self, community: &str, policy: ReviewFailPolicy) -> Result<(), StoreError> {
         self.admin.write(|a| {
+            a.generation += 1;
             let record = a
                 .communities
                 .get_mut(community)
@@ -251,11 +223,7 @@ impl AdminStore for MemoryStore {
     }
 
     fn breaker(&self, community: &str, plugin_id: &str) -> Result<Option<BreakerRecord>, StoreError> {
-        Ok(self.admin.read(|a| {
-            a.install_state
-                .get(&key(community, plugin_id))
-                .and_then(|s| s.breaker.clone())
-        }))
+        Ok(self.admin.read(|a| a.breakers.get(&key(community, plugin_id)).cloned()))
     }
 
     fn put_breaker(&self, community: &str, plugin_id: &str, breaker: &BreakerRecord) -> Result<(), StoreError> {
@@ -263,51 +231,8 @@ impl AdminStore for MemoryStore {
             if !a.is_installed(community, plugin_id) {
                 return Err(not_installed(community, plugin_id));
             }
-            a.install_state.entry(key(community, plugin_id)).or_default().breaker = Some(breaker.clone());
+            a.breakers.insert(key(community, plugin_id), breaker.clone());
             Ok(())
         })
-    }
-
-    fn hold_event(&self, community: &str, plugin_id: &str, event: &Event) -> Result<u64, StoreError> {
-        let (_, stored) = encode_held(community, plugin_id, event)?;
-        self.admin.write(|a| {
-            if !a.is_installed(community, plugin_id) {
-                return Err(not_installed(community, plugin_id));
-            }
-            a.last_hold_id += 1;
-            let hold_id = a.last_hold_id;
-            a.install_state
-                .entry(key(community, plugin_id))
-                .or_default()
-                .held
-                .insert(hold_id, stored);
-            Ok(hold_id)
-        })
-    }
-
-    fn held_events(&self, community: &str, plugin_id: &str, limit: usize) -> Result<Vec<(u64, Event)>, StoreError> {
-        Ok(self.admin.read(|a| {
-            a.install_state
-                .get(&key(community, plugin_id))
-                .map(|s| s.held.iter().take(limit).map(|(id, e)| (*id, e.clone())).collect())
-                .unwrap_or_default()
-        }))
-    }
-
-    fn release_held(&self, community: &str, plugin_id: &str, hold_id: u64) -> Result<(), StoreError> {
-        self.admin.write(|a| {
-            if let Some(state) = a.install_state.get_mut(&key(community, plugin_id)) {
-                state.held.remove(&hold_id);
-            }
-        });
-        Ok(())
-    }
-
-    fn held_count(&self, community: &str, plugin_id: &str) -> Result<u64, StoreError> {
-        Ok(self.admin.read(|a| {
-            a.install_state
-                .get(&key(community, plugin_id))
-                .map_or(0, |s| s.held.len() as u64)
-        }))
     }
 }

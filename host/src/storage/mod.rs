@@ -1,5 +1,6 @@
 //! Community state behind traits: members, messages, plugin KV and timers ([`CommunityStore`]),
-//! and the admin model ([`admin::AdminStore`]).
+//! the admin model ([`admin::AdminStore`]) and durable delivery: event logs, cursors, dead
+//! letters and the outbox ([`log::DeliveryLog`]).
 //!
 //! Read methods of `CommunityStore` answer `None`/empty when the backend fails, after logging
 //! the error: a host call then sees `not-found` rather than trapping. Writes return errors, so
@@ -13,8 +14,10 @@
 pub mod admin;
 #[cfg(test)]
 mod conformance;
+pub mod log;
 pub mod memory;
 mod memory_admin;
+mod memory_log;
 pub mod sqlite;
 
 use crate::effects::Action;
@@ -126,7 +129,7 @@ pub trait CommunityStore: Send + Sync {
     fn resolve_pseudonym(&self, community: &str, plugin: &str, pseudonym: &str) -> Option<String>;
 }
 
-/// Everything a host keeps: community state and the admin model.
-pub trait Store: CommunityStore + admin::AdminStore {}
+/// Everything a host keeps: community state, the admin model and durable delivery.
+pub trait Store: CommunityStore + admin::AdminStore + log::DeliveryLog {}
 
-impl<T: CommunityStore + admin::AdminStore> Store for T {}
+impl<T: CommunityStore + admin::AdminStore + log::DeliveryLog> Store for T {}

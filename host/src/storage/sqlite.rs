@@ -13,6 +13,7 @@
 //! - KV keys are stored as BLOBs (their UTF-8 bytes), so prefix ranges and order are by bytes and
 //!   `kv_bytes` counts bytes, as in memory.
 
+mod log;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use super::admin::{
     AdminStore, AuditEntry, AuditQuery, BreakerRecord, BreakerState, CommunityRecord, InstallRecord, LimitOverrides,
     PendingUpgrade, PluginPackage, ReviewFailPolicy, StoreError,
 };
-use super::memory_admin::{community_conflict, decode_held, encode_held, no_community, no_package, not_installed};
+use super::memory_admin::{community_conflict, no_community, no_package, not_installed};
 use super::{CommunityStore, MemberStanding, StoredMessage, Timer};
 use crate::capability::{Capability, GrantSet};
 use crate::effects::Action;
@@ -284,6 +285,24 @@ impl SqliteStore {
         result.map_err(|e| self.describe(doing, e))
     }
 
+    /// [`write`](Self::write), synced to disk before it returns (`synchronous = FULL` for this
+    /// transaction): for appends to the event log, which are acknowledged to the sender.
+    fn write_durable<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let result = (|| -> Result<T, Fail> {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            let outcome = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            outcome
+        })();
+        result.map_err(|e| self.describe(doing, e))
+    }
+
     #[cfg(test)]
     fn with_connection<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
         f(&self.lock())
@@ -480,48 +499,99 @@ fn apply_action(conn: &Connection, community: &str, plugin: &str, now_ms: u64, a
     }
 }
 
+/// Whether an event changes the community state the store keeps.
+fn observes(event: &Event) -> bool {
+    matches!(
+        event.kind,
+        EventKind::MemberJoined { .. }
+            | EventKind::MemberUpdated { .. }
+            | EventKind::MemberLeft { .. }
+            | EventKind::MessagePosted(_)
+            | EventKind::MessageEdited { .. }
+            | EventKind::MessageDeleted { .. }
+            | EventKind::MemberMuted { .. }
+            | EventKind::MemberBanned { .. }
+    )
+}
+
+/// Records what an event says about its community, inside the caller's transaction.
+fn observe_in(conn: &Connection, event: &Event) -> Result<(), Fail> {
+    let c = event.meta.community.as_str();
+    match &event.kind {
+        EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member } => put_member(conn, c, member),
+        EventKind::MemberLeft { member, .. } => remove_member(conn, c, member),
+        EventKind::MessagePosted(m) => record_message(
+            conn,
+            c,
+            &NewMessage {
+                channel: &m.channel,
+                message_id: &m.message_id,
+                author: &m.author,
+                text: &m.text,
+                reply_to: m.reply_to.as_deref(),
+                posted_by_plugin: None,
+            },
+        ),
+        EventKind::MessageEdited { message_id, text, .. } => edit_message(conn, c, message_id, text),
+        EventKind::MessageDeleted { message_id, .. } => delete_message(conn, c, message_id),
+        EventKind::MemberMuted {
+            member, duration_ms, ..
+        } => mute(conn, c, member, event.meta.timestamp_ms.saturating_add(*duration_ms)),
+        EventKind::MemberBanned { member, .. } => ban(conn, c, member),
+        _ => Ok(()),
+    }
+}
+
+/// Marks a timer fired inside the caller's transaction: a recurring one moves to its next time,
+/// others are removed.
+fn timer_fired_in(conn: &Connection, timer_id: &str) -> Result<(), Fail> {
+    let row: Option<(i64, Option<i64>)> = conn
+        .prepare_cached("SELECT due_ms, every_ms FROM timers WHERE timer_id = ?1")?
+        .query_row(params![timer_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match row {
+        Some((due, Some(every))) => {
+            let next = from_db(due).saturating_add(from_db(every));
+            conn.prepare_cached("UPDATE timers SET due_ms = ?2 WHERE timer_id = ?1")?
+                .execute(params![timer_id, to_db(next)])?;
+        }
+        Some((_, None)) => {
+            conn.prepare_cached("DELETE FROM timers WHERE timer_id = ?1")?
+                .execute(params![timer_id])?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Appends audit entries inside the caller's transaction.
+fn append_audit_in(conn: &Connection, entries: &[AuditEntry]) -> Result<(), Fail> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO audit (time_ms, community, plugin, version, kind, capability, outcome, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for e in entries {
+        insert.execute(params![
+            to_db(e.time_ms),
+            e.community,
+            e.plugin,
+            e.version,
+            e.kind,
+            e.capability,
+            e.outcome,
+            e.detail
+        ])?;
+    }
+    Ok(())
+}
+
 impl CommunityStore for SqliteStore {
     fn observe(&self, event: &Event) -> anyhow::Result<()> {
-        let c = event.meta.community.as_str();
-        let kind = &event.kind;
-        let records = matches!(
-            kind,
-            EventKind::MemberJoined { .. }
-                | EventKind::MemberUpdated { .. }
-                | EventKind::MemberLeft { .. }
-                | EventKind::MessagePosted(_)
-                | EventKind::MessageEdited { .. }
-                | EventKind::MessageDeleted { .. }
-                | EventKind::MemberMuted { .. }
-                | EventKind::MemberBanned { .. }
-        );
-        if !records {
+        if !observes(event) {
             return Ok(());
         }
-        let doing = format!("recording {} event `{}`", kind.type_name(), event.meta.id);
-        self.write(&doing, |conn| match kind {
-            EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member } => put_member(conn, c, member),
-            EventKind::MemberLeft { member, .. } => remove_member(conn, c, member),
-            EventKind::MessagePosted(m) => record_message(
-                conn,
-                c,
-                &NewMessage {
-                    channel: &m.channel,
-                    message_id: &m.message_id,
-                    author: &m.author,
-                    text: &m.text,
-                    reply_to: m.reply_to.as_deref(),
-                    posted_by_plugin: None,
-                },
-            ),
-            EventKind::MessageEdited { message_id, text, .. } => edit_message(conn, c, message_id, text),
-            EventKind::MessageDeleted { message_id, .. } => delete_message(conn, c, message_id),
-            EventKind::MemberMuted {
-                member, duration_ms, ..
-            } => mute(conn, c, member, event.meta.timestamp_ms.saturating_add(*duration_ms)),
-            EventKind::MemberBanned { member, .. } => ban(conn, c, member),
-            _ => Ok(()),
-        })?;
+        let doing = format!("recording {} event `{}`", event.kind.type_name(), event.meta.id);
+        self.write(&doing, |conn| observe_in(conn, event))?;
         Ok(())
     }
 
@@ -683,23 +753,7 @@ impl CommunityStore for SqliteStore {
 
     fn timer_fired(&self, timer_id: &str) -> anyhow::Result<()> {
         self.write(&format!("marking timer `{timer_id}` fired"), |conn| {
-            let row: Option<(i64, Option<i64>)> = conn
-                .prepare_cached("SELECT due_ms, every_ms FROM timers WHERE timer_id = ?1")?
-                .query_row(params![timer_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            match row {
-                Some((due, Some(every))) => {
-                    let next = from_db(due).saturating_add(from_db(every));
-                    conn.prepare_cached("UPDATE timers SET due_ms = ?2 WHERE timer_id = ?1")?
-                        .execute(params![timer_id, to_db(next)])?;
-                }
-                Some((_, None)) => {
-                    conn.prepare_cached("DELETE FROM timers WHERE timer_id = ?1")?
-                        .execute(params![timer_id])?;
-                }
-                None => {}
-            }
-            Ok(())
+            timer_fired_in(conn, timer_id)
         })?;
         Ok(())
     }
@@ -762,6 +816,14 @@ impl CommunityStore for SqliteStore {
 }
 
 // Admin model ----------------------------------------------------------------------------------
+
+/// Counts a change to communities or installs, so other processes sharing the database know
+/// to reload them ([`AdminStore::admin_generation`]).
+fn bump_admin_generation(conn: &Connection) -> Result<(), Fail> {
+    conn.prepare_cached("UPDATE admin_generation SET generation = generation + 1 WHERE id = 1")?
+        .execute([])?;
+    Ok(())
+}
 
 fn community_exists(conn: &Connection, id: &str) -> Result<bool, Fail> {
     Ok(conn
@@ -875,6 +937,7 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 impl AdminStore for SqliteStore {
     fn create_community(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
         self.write(&format!("creating community `{id}`"), |conn| {
+            bump_admin_generation(conn)?;
             if community_exists(conn, id)? {
                 return Err(community_conflict(id).into());
             }
@@ -901,6 +964,15 @@ impl AdminStore for SqliteStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn admin_generation(&self) -> Result<u64, StoreError> {
+        self.read("reading the admin generation", |conn| {
+            let generation: i64 = conn
+                .prepare_cached("SELECT generation FROM admin_generation WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
+            Ok(from_db(generation))
         })
     }
 
@@ -954,6 +1026,7 @@ impl AdminStore for SqliteStore {
         let (c, p) = (install.community.as_str(), install.plugin_id.as_str());
         let doing = format!("saving the install of plugin `{p}` in community `{c}`");
         self.write(&doing, |conn| {
+            bump_admin_generation(conn)?;
             if !community_exists(conn, c)? {
                 return Err(no_community(c).into());
             }
@@ -1039,12 +1112,11 @@ impl AdminStore for SqliteStore {
     fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError> {
         let doing = format!("deleting the install of plugin `{plugin_id}` in community `{community}`");
         self.write(&doing, |conn| {
-            // Its breaker and held events go in the same transaction. Grants and the pending upgrade
-            // go with the row (ON DELETE CASCADE, which would also take the breaker and held events).
-            for table in ["breakers", "held_events"] {
-                conn.prepare_cached(&format!("DELETE FROM {table} WHERE community = ?1 AND plugin_id = ?2"))?
-                    .execute(params![community, plugin_id])?;
-            }
+            bump_admin_generation(conn)?;
+            // Its breaker goes in the same transaction. Grants and the pending upgrade go with the
+            // row (ON DELETE CASCADE, which would also take the breaker).
+            conn.prepare_cached("DELETE FROM breakers WHERE community = ?1 AND plugin_id = ?2")?
+                .execute(params![community, plugin_id])?;
             let deleted = conn
                 .prepare_cached("DELETE FROM installs WHERE community = ?1 AND plugin_id = ?2")?
                 .execute(params![community, plugin_id])?;
@@ -1060,23 +1132,7 @@ impl AdminStore for SqliteStore {
             return Ok(());
         }
         self.write(&format!("appending {} audit entries", entries.len()), |conn| {
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO audit (time_ms, community, plugin, version, kind, capability, outcome, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for e in entries {
-                insert.execute(params![
-                    to_db(e.time_ms),
-                    e.community,
-                    e.plugin,
-                    e.version,
-                    e.kind,
-                    e.capability,
-                    e.outcome,
-                    e.detail
-                ])?;
-            }
-            Ok(())
+            append_audit_in(conn, entries)
         })
     }
 
@@ -1117,6 +1173,7 @@ impl AdminStore for SqliteStore {
     fn set_review_fail_policy(&self, community: &str, policy: ReviewFailPolicy) -> Result<(), StoreError> {
         let doing = format!("setting the review fail policy of community `{community}`");
         self.write(&doing, |conn| {
+            bump_admin_generation(conn)?;
             let updated = conn
                 .prepare_cached("UPDATE communities SET review_fail_policy = ?2 WHERE id = ?1")?
                 .execute(params![community, variant_name(&policy)?])?;
@@ -1178,62 +1235,6 @@ impl AdminStore for SqliteStore {
                 breaker.retry_at_ms.map(to_db)
             ])?;
             Ok(())
-        })
-    }
-
-    fn hold_event(&self, community: &str, plugin_id: &str, event: &Event) -> Result<u64, StoreError> {
-        let (json, _) = encode_held(community, plugin_id, event)?;
-        let doing = format!(
-            "holding event `{}` for plugin `{plugin_id}` in community `{community}`",
-            event.meta.id
-        );
-        self.write(&doing, |conn| {
-            if !install_exists(conn, community, plugin_id)? {
-                return Err(not_installed(community, plugin_id).into());
-            }
-            conn.prepare_cached("INSERT INTO held_events (community, plugin_id, event) VALUES (?1, ?2, ?3)")?
-                .execute(params![community, plugin_id, json])?;
-            Ok(from_db(conn.last_insert_rowid()))
-        })
-    }
-
-    fn held_events(&self, community: &str, plugin_id: &str, limit: usize) -> Result<Vec<(u64, Event)>, StoreError> {
-        let doing = format!("reading the held events of plugin `{plugin_id}` in community `{community}`");
-        self.read(&doing, |conn| {
-            let rows = conn
-                .prepare_cached(
-                    "SELECT hold_id, event FROM held_events WHERE community = ?1 AND plugin_id = ?2
-                     ORDER BY hold_id LIMIT ?3",
-                )?
-                .query_map(params![community, plugin_id, sql_limit(limit)], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(|(hold_id, json)| {
-                    let event = decode_held(&json).map_err(|e| Fail::Data(format!("held event {hold_id}: {e}")))?;
-                    Ok((from_db(hold_id), event))
-                })
-                .collect()
-        })
-    }
-
-    fn release_held(&self, community: &str, plugin_id: &str, hold_id: u64) -> Result<(), StoreError> {
-        let doing = format!("releasing held event {hold_id} of plugin `{plugin_id}` in community `{community}`");
-        self.write(&doing, |conn| {
-            conn.prepare_cached("DELETE FROM held_events WHERE hold_id = ?3 AND community = ?1 AND plugin_id = ?2")?
-                .execute(params![community, plugin_id, to_db(hold_id)])?;
-            Ok(())
-        })
-    }
-
-    fn held_count(&self, community: &str, plugin_id: &str) -> Result<u64, StoreError> {
-        let doing = format!("counting the held events of plugin `{plugin_id}` in community `{community}`");
-        self.read(&doing, |conn| {
-            let count: i64 = conn
-                .prepare_cached("SELECT count(*) FROM held_events WHERE community = ?1 AND plugin_id = ?2")?
-                .query_row(params![community, plugin_id], |r| r.get(0))?;
-            Ok(from_db(count))
         })
     }
 }

@@ -408,7 +408,7 @@ pub async fn ingest(common: Common, events: PathBuf) -> anyhow::Result<ExitCode>
     let mut defaults = plaza_host::event::EventDefaults::default();
     let events = plaza_host::event::parse_jsonl(&text, &name, &mut defaults)?;
     for event in events {
-        for r in plaza.retry_quarantined(event.meta.timestamp_ms).await? {
+        for r in plaza.deliver_due(event.meta.timestamp_ms).await? {
             print_report(&common, &r);
         }
         let report = plaza.ingest(event).await?;

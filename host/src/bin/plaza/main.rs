@@ -1,6 +1,9 @@
 //! `plaza`: run, inspect and demo Plaza community plugins.
 
 mod admin;
+mod bench;
+mod deliver;
+mod delivery;
 mod demo;
 mod inspect;
 mod package;
@@ -199,6 +202,44 @@ Examples:
         #[command(flatten)]
         common: admin::Common,
     },
+    /// Run the host: deliver every community's event log in the background (retries, dead
+    /// letters, timers); with --stdin, accept events and acknowledge each once it is on disk.
+    #[command(after_help = "\
+Examples:
+  plaza deliver --data-dir ./plaza-data
+  producer | plaza deliver --stdin --data-dir ./plaza-data
+  plaza deliver --exit-when-idle          (deliver the backlog, then exit)
+
+Prints JSON lines: {\"status\":\"ready\"}, then per input line accepted / duplicate / rejected /
+invalid, then idle or stopped. SIGTERM stops intake and waits --shutdown-grace-ms for
+in-flight invocations.")]
+    Deliver(deliver::DeliverArgs),
+    /// Show each install's delivery: cursor, lag, failed attempts, dead letters, breaker, last error.
+    #[command(after_help = "Example:\n  plaza status --data-dir ./plaza-data --json")]
+    Status {
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// List, show or replay dead letters: events an install gave up on.
+    #[command(after_help = "\
+Examples:
+  plaza dead-letters list -c rust-lovers -p poll
+  plaza dead-letters show 7
+  plaza dead-letters replay 7")]
+    DeadLetters {
+        #[command(subcommand)]
+        command: delivery::DeadLetterCommand,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Measure the host: `backlog` prints memory while a stuck install's backlog grows.
+    #[command(
+        after_help = "Example:\n  plaza bench backlog --plugin target/plugins/welcome-bot.wasm --events 1000000"
+    )]
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
     /// Deliver an event file to the communities in the data directory.
     Ingest {
         /// The event file (JSON lines).
@@ -251,6 +292,10 @@ fn main() -> ExitCode {
             Command::Audit { args, common } => admin::audit(common, args).await,
             Command::Plugins { community, common } => admin::plugins(common, community).await,
             Command::Ingest { events, common } => admin::ingest(common, events).await,
+            Command::Deliver(args) => deliver::deliver(args).await,
+            Command::Bench { command } => bench::bench(command).await,
+            Command::Status { common } => delivery::status(common).await,
+            Command::DeadLetters { command, common } => delivery::dead_letters(common, command).await,
             Command::Limits { target, args, common } => admin::limits(common, target, args).await,
             Command::Breaker { target, reset, common } => admin::breaker(common, target, reset).await,
             Command::ReviewPolicy {

@@ -66,9 +66,15 @@ pub fn ingest_lines(report: &IngestReport) -> Vec<Value> {
         for inv in &d.invocations {
             lines.extend(invocation_lines(inv));
         }
+        if d.duplicate {
+            lines.push(
+                json!({"kind": "duplicate", "event": d.event.meta.id, "sequence": d.event.meta.sequence,
+                              "reason": "an event with this id was accepted before; give every event its own id"}),
+            );
+        }
         for plugin in &d.held {
             lines.push(json!({"kind": "held", "event": d.event.meta.id, "plugin": plugin,
-                              "reason": "circuit breaker open; delivered when it closes"}));
+                              "reason": "waiting in the log behind a retry or an open circuit breaker"}));
         }
     }
     lines

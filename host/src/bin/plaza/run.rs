@@ -41,6 +41,12 @@ pub struct RunArgs {
     /// After the last event, fire timers due up to this many milliseconds later.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     drain_timers_ms: u64,
+    /// Attempts per event before it becomes a dead letter. The runner's clock is the events'
+    /// timestamps: a failed event is retried (with the production backoff) when a later event's
+    /// time has passed its retry time, and later events wait behind it. Default 1: a failure is
+    /// final, so each event's output is its own.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    max_attempts: u32,
 }
 
 fn parse_config(items: &[String]) -> anyhow::Result<Vec<ConfigEntry>> {
@@ -66,7 +72,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let events = parse_jsonl(&text, &events_name, &mut defaults)?;
     let config = parse_config(&args.config)?;
 
-    let plaza = Plaza::new(PlazaConfig::default())?;
+    let plaza = Plaza::new(PlazaConfig {
+        retry: plaza_host::dispatch::RetryPolicy {
+            max_attempts: args.max_attempts.max(1),
+            ..Default::default()
+        },
+        ..PlazaConfig::default()
+    })?;
     let plugin = plaza.load_plugin_file(&args.plugin).await?;
     let requested = plugin.requested();
     let grants = if args.grant.is_empty() {
@@ -121,7 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         for report in plaza.fire_due_timers(event.meta.timestamp_ms).await? {
             out.invocation(&report);
         }
-        for report in plaza.retry_quarantined(event.meta.timestamp_ms).await? {
+        for report in plaza.deliver_due(event.meta.timestamp_ms).await? {
             out.invocation(&report);
         }
         last_ms = last_ms.max(event.meta.timestamp_ms);
@@ -138,6 +150,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if args.drain_timers_ms > 0 {
         for report in plaza.fire_due_timers(last_ms + args.drain_timers_ms).await? {
+            out.invocation(&report);
+        }
+    }
+    // Retries still waiting after the last event run at their time, until none is left.
+    while let Some(at) = plaza
+        .delivery_status()?
+        .iter()
+        .filter(|s| s.lag > 0)
+        .filter_map(|s| s.next_attempt_ms)
+        .min()
+    {
+        let reports = plaza.deliver_due(at).await?;
+        if reports.is_empty() {
+            break; // quarantined: nothing more happens without more events
+        }
+        for report in reports {
             out.invocation(&report);
         }
     }
@@ -226,7 +254,7 @@ impl Output {
                 .for_each(|l| println!("{l}"));
         }
         for plugin in report.dispatch.iter().flat_map(|d| &d.held) {
-            println!("  {plugin:<12} held: circuit breaker open; delivered when it closes");
+            println!("  {plugin:<12} held: waiting behind a retry or an open circuit breaker");
         }
     }
 

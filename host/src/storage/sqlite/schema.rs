@@ -16,7 +16,7 @@ use crate::storage::admin::StoreError;
 pub(super) const APPLICATION_ID: i32 = 0x504c_5a41;
 
 /// The migrations, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: the admin model and community state.
 const V1: &str = r#"
@@ -195,6 +195,82 @@ CREATE TABLE held_events (
     FOREIGN KEY (community, plugin_id) REFERENCES installs (community, plugin_id) ON DELETE CASCADE
 );
 CREATE INDEX held_events_by_install ON held_events (community, plugin_id, hold_id);
+"#;
+
+/// Version 3: durable delivery. Per-community event logs and per-install cursors replace the
+/// held events of version 2 (an install's held events are the log entries after its cursor).
+const V3: &str = r#"
+
+-- Each community's events in sequence order (from 1, no gaps; pruning removes a prefix).
+CREATE TABLE event_log (
+    community    TEXT    NOT NULL,
+    sequence     INTEGER NOT NULL,
+    dedupe_key   TEXT    NOT NULL, -- the event id, or `replay:{id}` for a replayed dead letter
+    target       TEXT,             -- the only plugin that receives it (timers, replays)
+    event        TEXT    NOT NULL, -- the event as JSON, sequence included
+    accepted_ms  INTEGER NOT NULL,
+    PRIMARY KEY (community, sequence),
+    UNIQUE (community, dedupe_key)
+) WITHOUT ROWID;
+
+-- The last sequence of each community's log; survives pruning, so sequences never repeat.
+CREATE TABLE log_heads (
+    community  TEXT    NOT NULL PRIMARY KEY,
+    head       INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Where each install is in its community's log, and the failures of the entry after it.
+CREATE TABLE cursors (
+    community        TEXT    NOT NULL,
+    plugin           TEXT    NOT NULL,
+    sequence         INTEGER NOT NULL,
+    failures         TEXT    NOT NULL, -- JSON array of attempt failures, oldest first
+    next_attempt_ms  INTEGER,
+    PRIMARY KEY (community, plugin)
+) WITHOUT ROWID;
+
+CREATE TABLE dead_letters (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    community  TEXT    NOT NULL,
+    plugin     TEXT    NOT NULL,
+    sequence   INTEGER NOT NULL,
+    event      TEXT    NOT NULL,
+    failures   TEXT    NOT NULL,
+    dead_ms    INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_by_install ON dead_letters (community, plugin, id);
+
+-- What the platform must be told, in commit order; `key` is the idempotency key.
+CREATE TABLE outbox (
+    position      INTEGER PRIMARY KEY AUTOINCREMENT,
+    key           TEXT    NOT NULL UNIQUE,
+    community     TEXT    NOT NULL,
+    plugin        TEXT    NOT NULL,
+    action        TEXT    NOT NULL, -- JSON
+    created_ms    INTEGER NOT NULL,
+    delivered_ms  INTEGER
+);
+CREATE INDEX outbox_undelivered ON outbox (position) WHERE delivered_ms IS NULL;
+CREATE INDEX outbox_by_community ON outbox (community, position);
+
+-- Counts changes to communities and installs, so a host notices another process's admin
+-- changes (a revoke from the CLI while `plaza deliver` runs) and reloads.
+CREATE TABLE admin_generation (
+    id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    generation  INTEGER NOT NULL
+);
+INSERT INTO admin_generation (id, generation) VALUES (1, 0);
+
+-- Events version 2 held for quarantined installs move into the log, for those installs only,
+-- with cursors before them: nothing held is lost.
+INSERT INTO event_log (community, sequence, dedupe_key, target, event, accepted_ms)
+    SELECT community, ROW_NUMBER() OVER (PARTITION BY community ORDER BY hold_id), 'held:' || hold_id,
+           plugin_id, event, 0
+    FROM held_events;
+INSERT INTO log_heads (community, head) SELECT community, count(*) FROM held_events GROUP BY community;
+INSERT INTO cursors (community, plugin, sequence, failures)
+    SELECT DISTINCT community, plugin_id, 0, '[]' FROM held_events;
+DROP TABLE held_events;
 "#;
 
 /// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::storage::admin::{AuditQuery, BreakerRecord, BreakerState, LimitOverrides, ReviewFailPolicy};
 use crate::storage::conformance::{event, joined, kv_set, posted, schedule};
+use crate::storage::log::{DeliveryLog, NewEntry};
 
 fn quick() -> Options {
     Options {
@@ -97,12 +98,7 @@ fn data_survives_close_and_reopen() {
             .unwrap();
         s.set_review_fail_policy("c", ReviewFailPolicy::FailClosed).unwrap();
         s.put_breaker("c", "poll", &breaker_record()).unwrap();
-        s.hold_event(
-            "c",
-            "poll",
-            &event("c", 3, posted("general", "m2", "alice", "ünïcode ✓", None)),
-        )
-        .unwrap();
+        s.append(&[NewEntry::ingested(logged_event())], 11).unwrap();
     }
     assert!(data_dir.join(DB_FILE_NAME).is_file());
     let s = SqliteStore::open(&data_dir).unwrap();
@@ -120,10 +116,22 @@ fn data_survives_close_and_reopen() {
         ReviewFailPolicy::FailClosed
     );
     assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
-    assert_eq!(
-        s.held_events("c", "poll", 10).unwrap(),
-        [(1, event("c", 3, posted("general", "m2", "alice", "ünïcode ✓", None)))]
-    );
+    let log = s.read_log("c", 0, 10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].event, logged_event());
+}
+
+/// An event that changes no community state, with text that must round-trip.
+fn logged_event() -> Event {
+    event(
+        "c",
+        3,
+        EventKind::TimerFired {
+            timer_id: "t9".into(),
+            name: "digest".into(),
+            payload: "ünïcode ✓".into(),
+        },
+    )
 }
 
 fn pragma_i64(conn: &Connection, name: &str) -> i64 {
@@ -152,7 +160,11 @@ fn an_empty_file_is_migrated_to_the_current_schema() {
         "breakers",
         "communities",
         "grants",
-        "held_events",
+        "cursors",
+        "dead_letters",
+        "event_log",
+        "log_heads",
+        "outbox",
         "installs",
         "kv",
         "members",
@@ -447,14 +459,53 @@ fn create_version_1(dir: &Path) {
 }
 
 #[test]
+fn events_held_by_version_2_move_into_the_log_for_their_install() {
+    let dir = tempfile::tempdir().unwrap();
+    create_version_1(dir.path());
+    let held = logged_event();
+    {
+        let mut conn = raw(dir.path());
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(schema::MIGRATIONS[1]).unwrap();
+        tx.pragma_update(None, "user_version", 2).unwrap();
+        let json = serde_json::to_string(&held).unwrap();
+        for _ in 0..2 {
+            tx.execute(
+                "INSERT INTO held_events (community, plugin_id, event) VALUES ('c', 'poll', ?1)",
+                [&json],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(s.head("c").unwrap(), 2);
+    let log = s.read_log("c", 0, 10).unwrap();
+    let sequences: Vec<u64> = log.iter().map(|e| e.event.meta.sequence).collect();
+    assert_eq!(sequences, [1, 2], "renumbered in the log");
+    assert!(log.iter().all(|e| e.target.as_deref() == Some("poll")));
+    assert_eq!(log[0].event.kind, held.kind);
+    assert_eq!(
+        s.cursor("c", "poll").unwrap().unwrap().sequence,
+        0,
+        "still to be delivered"
+    );
+    assert_eq!(s.cursor("d", "poll").unwrap(), None);
+    let next = s
+        .append(&[NewEntry::ingested(event("c", 20, EventKind::PluginUninstalled))], 30)
+        .unwrap();
+    assert_eq!(next[0].sequence, 3);
+}
+
+#[test]
 fn a_version_1_database_is_migrated_and_keeps_its_data() {
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let dir = tempfile::tempdir().unwrap();
     create_version_1(dir.path());
     assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 1);
 
     let s = SqliteStore::open(dir.path()).unwrap();
-    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 2);
+    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 3);
     let communities = s.communities().unwrap();
     assert_eq!(
         communities,
@@ -491,7 +542,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     assert_eq!(s.package("d1").unwrap().unwrap().component, b"\0asm");
     assert_eq!(s.kv_get("c", "poll", "votes"), Some(b"3".to_vec()));
     assert_eq!(s.breaker("c", "poll").unwrap(), None);
-    assert_eq!(s.held_count("c", "poll").unwrap(), 0);
+    assert_eq!(s.head("c").unwrap(), 0);
 
     // The new features work on the migrated database, and survive a reopen.
     s.set_review_fail_policy("d", ReviewFailPolicy::FailClosed).unwrap();
@@ -504,8 +555,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     })
     .unwrap();
     s.put_breaker("c", "poll", &breaker_record()).unwrap();
-    let held = event("c", 9, EventKind::PluginUninstalled);
-    assert_eq!(s.hold_event("c", "poll", &held).unwrap(), 1);
+    s.append(&[NewEntry::ingested(logged_event())], 11).unwrap();
     drop(s);
     let s = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(
@@ -514,10 +564,9 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     );
     assert_eq!(s.install("c", "poll").unwrap().unwrap().limits.cpu_ms, Some(50));
     assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
-    assert_eq!(s.held_events("c", "poll", 10).unwrap(), [(1, held)]);
+    assert_eq!(s.read_log("c", 0, 10).unwrap()[0].event, logged_event());
     s.delete_install("c", "poll").unwrap();
     assert_eq!(s.breaker("c", "poll").unwrap(), None);
-    assert_eq!(s.held_count("c", "poll").unwrap(), 0);
 }
 
 #[test]
@@ -540,14 +589,12 @@ fn a_database_migrated_from_version_1_is_consistent() {
 }
 
 #[test]
-fn delete_install_takes_breaker_and_held_events_in_one_transaction() {
+fn delete_install_takes_its_breaker_in_one_transaction() {
     let s = SqliteStore::open_in_memory().unwrap();
     s.create_community("c", 1).unwrap();
     s.put_package(&package()).unwrap();
     s.put_install(&install_record()).unwrap();
     s.put_breaker("c", "poll", &breaker_record()).unwrap();
-    let held = event("c", 1, posted("general", "m1", "alice", "hi", None));
-    s.hold_event("c", "poll", &held).unwrap();
     // Make the last step (deleting the install row) fail.
     s.with_connection(|conn| {
         conn.execute_batch(
@@ -560,53 +607,50 @@ fn delete_install_takes_breaker_and_held_events_in_one_transaction() {
     assert!(err.to_string().contains("simulated failure"), "{err}");
     assert!(s.install("c", "poll").unwrap().is_some());
     assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
-    assert_eq!(s.held_events("c", "poll", 10).unwrap(), [(1, held)]);
     s.with_connection(|conn| conn.execute_batch("DROP TRIGGER fail_on_uninstall"))
         .unwrap();
     s.delete_install("c", "poll").unwrap();
     assert_eq!(s.breaker("c", "poll").unwrap(), None);
-    assert_eq!(s.held_count("c", "poll").unwrap(), 0);
 }
 
 #[test]
-fn damaged_breakers_and_held_events_are_reported_as_corrupt() {
+fn damaged_breakers_and_log_entries_are_reported_as_corrupt() {
     let s = SqliteStore::open_in_memory().unwrap();
     s.create_community("c", 1).unwrap();
     s.put_package(&package()).unwrap();
     s.put_install(&install_record()).unwrap();
     s.put_breaker("c", "poll", &breaker_record()).unwrap();
-    s.hold_event("c", "poll", &event("c", 1, EventKind::PluginUninstalled))
-        .unwrap();
+    s.append(&[NewEntry::ingested(logged_event())], 11).unwrap();
     s.with_connection(|conn| {
         conn.execute_batch(
             r#"UPDATE breakers SET recent_failures = '[1, "two"]';
-               UPDATE held_events SET event = '{"type": "no-such-event"}';
+               UPDATE event_log SET event = '{"type": "no-such-event"}';
                UPDATE installs SET limits = '{"fuel": -1}';"#,
         )
     })
     .unwrap();
     for err in [
         s.breaker("c", "poll").unwrap_err(),
-        s.held_events("c", "poll", 10).unwrap_err(),
+        s.read_log("c", 0, 10).unwrap_err(),
         s.install("c", "poll").unwrap_err(),
     ] {
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
     assert!(s
-        .held_events("c", "poll", 10)
+        .read_log("c", 0, 10)
         .unwrap_err()
         .to_string()
-        .contains("held event 1"));
-    assert_eq!(s.held_count("c", "poll").unwrap(), 1, "nothing is dropped");
+        .contains("log entry 1 of `c`"));
+    assert_eq!(s.head("c").unwrap(), 1, "nothing is dropped");
 }
 
 #[test]
-fn held_events_are_read_through_their_index() {
+fn the_log_is_read_through_its_primary_key() {
     let s = SqliteStore::open_in_memory().unwrap();
     let plan: Vec<String> = s.with_connection(|conn| {
         conn.prepare(
-            "EXPLAIN QUERY PLAN SELECT hold_id, event FROM held_events WHERE community = 'c' AND plugin_id = 'p'
-             ORDER BY hold_id LIMIT 10",
+            "EXPLAIN QUERY PLAN SELECT community, sequence, dedupe_key, target, event, accepted_ms FROM event_log
+             WHERE community = 'c' AND sequence > 5 ORDER BY sequence LIMIT 64",
         )
         .unwrap()
         .query_map([], |r| r.get::<_, String>(3))
@@ -614,10 +658,7 @@ fn held_events_are_read_through_their_index() {
         .collect::<rusqlite::Result<_>>()
         .unwrap()
     });
-    assert!(
-        plan.iter().any(|step| step.contains("held_events_by_install")),
-        "{plan:?}"
-    );
+    assert!(plan.iter().any(|step| step.contains("PRIMARY KEY")), "{plan:?}");
     assert!(
         !plan.iter().any(|step| step.contains("TEMP B-TREE")),
         "no sort: {plan:?}"

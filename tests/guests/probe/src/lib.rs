@@ -7,7 +7,7 @@ use plaza_sdk::prelude::*;
 pub struct Probe;
 
 /// Its commands, one per host behaviour.
-pub const COMMANDS: [&str; 17] = [
+pub const COMMANDS: [&str; 19] = [
     "panic",
     "loop",
     "oom",
@@ -25,6 +25,8 @@ pub const COMMANDS: [&str; 17] = [
     "timer",
     "remember",
     "recall",
+    "flaky",
+    "needs-remembered",
 ];
 
 impl Plugin for Probe {
@@ -172,6 +174,26 @@ impl Plugin for Probe {
                     CALLS
                 };
                 cmd.respond(&format!("calls-in-this-instance={calls}"))?;
+                Ok(())
+            }
+            "flaky" => {
+                // Fails its first N attempts: retries, backoff and the attempt number.
+                let failing: u32 = arg(0).parse().unwrap_or(1);
+                if meta.attempt <= failing {
+                    cmd.respond("discarded with the failed attempt")?;
+                    let message = format!("attempt {} of a flaky command", meta.attempt);
+                    return Err(HandlerError::new("flaky", message).retryable());
+                }
+                cmd.respond(&format!("done on attempt {}", meta.attempt))?;
+                Ok(())
+            }
+            "needs-remembered" => {
+                // Fails until an earlier `/remember` stored something: a dead letter that a
+                // later fix makes deliverable, for replay.
+                let Some(value) = kv::get_string("remembered")? else {
+                    return Err(HandlerError::new("missing-state", "nothing remembered yet").retryable());
+                };
+                cmd.respond(&format!("remembered {value}"))?;
                 Ok(())
             }
             other => Err(HandlerError::new("unknown-command", other.to_string())),
