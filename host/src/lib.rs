@@ -21,6 +21,10 @@
 //! - [`admin`]: communities, installs, grants and revokes, upgrades with re-consent, the audit
 //!   log and per-install status.
 //! - [`wit`]: the `bindgen!` bindings of each WIT version and conversions to the host's types.
+//! - [`serve`]: `plaza serve`, the host as an HTTP service: durable event ingest, the admin API
+//!   with per-community authorization by bearer tokens (hashed at rest), the web console.
+//! - [`metrics`]: counters, histograms and gauges of ingest, delivery and invocations, in the
+//!   Prometheus text format (what `plaza serve` exposes at `/metrics`).
 
 pub mod admin;
 pub mod capability;
@@ -31,7 +35,9 @@ pub mod error;
 pub mod event;
 pub mod host_api;
 pub mod manifest;
+pub mod metrics;
 pub mod runtime;
+pub mod serve;
 pub mod storage;
 pub mod wit;
 

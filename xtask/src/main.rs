@@ -4,7 +4,9 @@
 //! - `cargo xtask test`: runs the whole test suite (unit, integration, CLI, sample plugins).
 //!
 //! Both add the `wasm32-wasip2` target first if it is missing, and build with the one
-//! release-based `ci` profile (a debug wasmtime is ~15x slower at compiling plugins).
+//! release-based `ci` profile (a debug wasmtime is ~15x slower at compiling plugins). `test`
+//! also installs Debian's headless Chromium and ChromeDriver when they are missing, for the web
+//! console's browser tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -113,7 +115,43 @@ fn demo(extra: &[String]) -> Result<(), String> {
         .args(extra))
 }
 
+/// Where the browser tests expect Debian's Chromium and its WebDriver.
+const BROWSER: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
+
+/// Installs Debian's `chromium` and `chromium-driver` when missing (as root, or through sudo).
+fn ensure_browser() -> Result<(), String> {
+    if BROWSER.iter().all(|p| Path::new(p).exists()) {
+        return Ok(());
+    }
+    eprintln!("xtask: headless Chromium or ChromeDriver is missing; installing Debian's chromium and chromium-driver");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
+        if !root {
+            cmd.arg("apt-get");
+        }
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        cmd
+    };
+    run(&mut apt(&["update"]))?;
+    run(&mut apt(&[
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "chromium",
+        "chromium-driver",
+    ]))
+}
+
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
+    ensure_browser()?;
     run(cargo().args(["test", "--workspace", "--profile", PROFILE]).args(extra))
 }

@@ -17,9 +17,12 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::{breaker, now_ms, routing, Install, Plaza};
 use crate::error::{PlazaError, Result};
 use crate::event::Event;
+use crate::metrics::DeliveryOutcome;
 use crate::runtime::report::{Failure, FailureReason, InvocationReport, Outcome};
 use crate::storage::admin::{AuditEntry, BreakerState};
 use crate::storage::log::{Appended, AttemptFailure, Commit, Cursor, DeadLetter, LogEntry};
@@ -126,7 +129,9 @@ impl Plaza {
                 }
                 invoked += 1;
                 event.meta.attempt = cursor.failures.len() as u32 + 1;
-                match self.deliver_entry(install, &cursor, &entry, &event, now_ms).await? {
+                let span = super::invocation_span(install, "handle-event", &event.meta.id, event.meta.attempt);
+                let delivered = self.deliver_entry(install, &cursor, &entry, &event, now_ms);
+                match delivered.instrument(span).await? {
                     Delivered::Committed(report) => {
                         reports.push(report);
                         cursor = Cursor {
@@ -212,11 +217,15 @@ impl Plaza {
             };
             match self.store.commit(&commit) {
                 Ok(true) => {
+                    self.metrics.delivery(community, plugin, DeliveryOutcome::Ok);
+                    tracing::debug!(sequence = entry.sequence, actions = actions.len(), "delivered");
                     self.after_invocation(install, &shown, now_ms);
                     return Ok(Delivered::Committed(shown));
                 }
                 Ok(false) => return Ok(Delivered::Superseded),
                 Err(e) => {
+                    tracing::error!("committing the effects failed: {e}");
+                    self.metrics.invocation_failed(plugin, FailureReason::StoreFailed);
                     report.outcome =
                         Outcome::Failed(Failure::store_failed(format!("committing the effects failed: {e}")));
                     report.discarded_actions = actions.len();
@@ -246,6 +255,13 @@ impl Plaza {
                 return Ok(Delivered::Superseded);
             }
             self.write_audit(install, self.audit_entries(install, &report));
+            self.metrics.delivery(community, plugin, DeliveryOutcome::Failed);
+            tracing::warn!(
+                reason = failure.reason.code(),
+                code = failure.code.as_deref(),
+                retry_at_ms = at,
+                "delivery failed; retrying"
+            );
             return Ok(Delivered::Retry(report, at));
         }
         let mut audit = self.audit_entries(install, &report);
@@ -270,6 +286,14 @@ impl Plaza {
         {
             None => Ok(Delivered::Superseded),
             Some(_) => {
+                self.metrics.delivery(community, plugin, DeliveryOutcome::DeadLetter);
+                tracing::warn!(
+                    reason = failure.reason.code(),
+                    code = failure.code.as_deref(),
+                    sequence = entry.sequence,
+                    attempts = failures.len(),
+                    "delivery failed; given up: the event is a dead letter"
+                );
                 let breaker = self.breaker_record(community, plugin);
                 let quarantined = (breaker.state == BreakerState::Open).then(|| breaker.retry_at_ms.unwrap_or(now_ms));
                 Ok(Delivered::DeadLettered(report, quarantined))

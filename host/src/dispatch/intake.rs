@@ -78,6 +78,7 @@ impl Plaza {
         }
         self.installs(&community)?;
         if let Some(sequence) = self.store.find(&community, &event.meta.id)? {
+            self.metrics.event_duplicate(&community);
             return Ok(Screened::Answer(Acceptance::Duplicate { sequence }));
         }
         let EventKind::MessagePosted(message) = &event.kind else {
@@ -92,6 +93,7 @@ impl Plaza {
                 }
             }
             ReviewDecision::Reject { plugin, reason } | ReviewDecision::Hold { plugin, reason } => {
+                self.metrics.event_rejected(&community);
                 return Ok(Screened::Answer(Acceptance::Rejected { plugin, reason }));
             }
         }

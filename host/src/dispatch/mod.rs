@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::capability::{Capability, LiveGrants};
 use crate::effects::Action;
@@ -25,6 +26,7 @@ use crate::engine::EngineSettings;
 use crate::error::{PlazaError, Result};
 use crate::event::{ConfigEntry, Event, EventKind, EventMeta, Message};
 use crate::host_api::rate_limit::{RateLimiter, RateLimits};
+use crate::metrics::{Export, InvocationSample};
 use crate::runtime::invoke::{self, Call, CallOutput, Execution};
 use crate::runtime::report::{Failure, FailureReason, InvocationReport, Outcome};
 use crate::runtime::state::CallContext;
@@ -155,6 +157,8 @@ pub struct Plaza {
     stopping: std::sync::atomic::AtomicBool,
     /// The store's admin generation the cached installs reflect.
     pub(crate) seen_generation: std::sync::atomic::AtomicU64,
+    /// Counters and histograms for `/metrics`.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 impl Plaza {
@@ -192,6 +196,7 @@ impl Plaza {
             new_events: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
+            metrics: crate::metrics::Metrics::new(),
         })
     }
 
@@ -388,7 +393,15 @@ impl Plaza {
     /// what acceptance means. Answers where each is (and whether it was there already).
     pub fn append_events(&self, events: &[Event]) -> Result<Vec<crate::storage::log::Appended>> {
         let entries: Vec<NewEntry> = events.iter().cloned().map(NewEntry::ingested).collect();
-        Ok(self.store.append(&entries, now_ms())?)
+        let appended = self.store.append(&entries, now_ms())?;
+        for (event, at) in events.iter().zip(&appended) {
+            if at.duplicate {
+                self.metrics.event_duplicate(&event.meta.community);
+            } else {
+                self.metrics.event_ingested(&event.meta.community);
+            }
+        }
+        Ok(appended)
     }
 
     fn breaker_record(&self, community: &str, plugin: &str) -> BreakerRecord {
@@ -427,6 +440,19 @@ impl Plaza {
             breaker::record_failure(&mut record, now_ms, &self.breaker_settings)
         };
         self.save_breaker(community, plugin, record.clone());
+        match &transition {
+            Some(breaker::Transition::Opened {
+                retry_at_ms,
+                backoff_ms,
+            }) => tracing::warn!(
+                failures = record.recent_failures.len(),
+                retry_at_ms,
+                backoff_ms,
+                "circuit breaker opened: the install is quarantined and its events are held"
+            ),
+            Some(breaker::Transition::Closed) => tracing::info!("circuit breaker closed: delivering held events"),
+            None => {}
+        }
         let detail = match transition {
             Some(breaker::Transition::Opened { retry_at_ms, backoff_ms }) => format!(
                 "quarantined after {} failure(s) (last: {}); events are held; trial after {backoff_ms} ms, at {retry_at_ms}",
@@ -484,6 +510,7 @@ impl Plaza {
     pub async fn reset_breaker(&self, community: &str, plugin: &str) -> Result<Vec<InvocationReport>> {
         let install = self.install_of(community, plugin)?;
         self.save_breaker(community, plugin, BreakerRecord::default());
+        tracing::info!(plugin, community, "circuit breaker reset by the admin");
         self.audit_install(&install, "breaker-reset", "closed by admin; delivering held events");
         let mut reports = Vec::new();
         self.pump(&install, now_ms(), usize::MAX, &mut reports).await?;
@@ -534,11 +561,13 @@ impl Plaza {
             if !install.grants.snapshot().contains(Capability::ModerationReview) {
                 continue;
             }
+            let event_id = format!("review:{}", message.message_id);
+            let span = invocation_span(&install, "review-message", &event_id, 1);
             let shown = self.for_plugin(
                 &install,
                 &Event {
                     meta: EventMeta {
-                        id: format!("review:{}", message.message_id),
+                        id: event_id,
                         community: community.to_string(),
                         sequence: 0,
                         timestamp_ms,
@@ -565,7 +594,10 @@ impl Plaza {
                 cpu_ms,
                 wall_ms,
             )
+            .instrument(span.clone())
             .await;
+            // No await below in this iteration: the guard never crosses one.
+            let _in_span = span.enter();
             if let Some(failure) = oversized_answer(&execution, install.limits.message_chars) {
                 execution.result = Err(failure);
             }
@@ -573,17 +605,19 @@ impl Plaza {
             let failure = report
                 .outcome
                 .failure()
-                .map(|f| format!("{}: {}", f.reason.code(), f.message));
+                .map(|f| (f.reason.code(), format!("{}: {}", f.reason.code(), f.message)));
             invocations.push(report);
-            if let Some(reason) = failure {
+            if let Some((code, reason)) = failure {
                 self.after_invocation(&install, &invocations[invocations.len() - 1], timestamp_ms);
                 if self.review_fail_policy(community)? == ReviewFailPolicy::FailClosed {
+                    tracing::warn!(reason = code, "review failed; the message is held (fail-closed)");
                     let plugin = install.plugin.name.clone();
                     return Ok(ReviewReport {
                         decision: ReviewDecision::Hold { plugin, reason },
                         invocations,
                     });
                 }
+                tracing::warn!(reason = code, "review failed; this reviewer is skipped (fail-open)");
                 continue; // fail-open: this reviewer is skipped
             }
             match output {
@@ -626,10 +660,11 @@ impl Plaza {
         let reviewed = !review.invocations.is_empty();
         match &review.decision {
             ReviewDecision::Reject { .. } | ReviewDecision::Hold { .. } => {
+                self.metrics.event_rejected(&event.meta.community);
                 return Ok(IngestReport {
                     review: Some(review),
                     dispatch: None,
-                })
+                });
             }
             ReviewDecision::Rewrite { text } => {
                 if let EventKind::MessagePosted(m) = &mut event.kind {
@@ -717,8 +752,15 @@ impl Plaza {
 
     /// Runs the handler and applies its effects directly, outside the log (lifecycle events).
     async fn invoke_handler(&self, install: &Install, event: &Event) -> InvocationReport {
-        let (report, actions) = self.run_handler(install, event).await;
-        self.apply_and_audit(install, report, actions, event.meta.timestamp_ms)
+        let span = invocation_span(install, "handle-event", &event.meta.id, event.meta.attempt);
+        let (report, actions) = self.run_handler(install, event).instrument(span.clone()).await;
+        let _in_span = span.enter();
+        let report = self.apply_and_audit(install, report, actions, event.meta.timestamp_ms);
+        if let Some(f) = report.outcome.failure() {
+            let code = f.code.as_deref();
+            tracing::warn!(reason = f.reason.code(), code, "{} failed", report.event_type);
+        }
+        report
     }
 
     /// Turns an execution into its report (effects not applied yet), the actions a success asks
@@ -733,7 +775,34 @@ impl Plaza {
             result,
             state,
             duration,
+            cpu,
+            fuel_consumed,
         } = execution;
+        let export = match event_type {
+            "review-message" => Export::ReviewMessage,
+            _ => Export::HandleEvent,
+        };
+        self.metrics.invocation(&InvocationSample {
+            plugin: &install.plugin.name,
+            export,
+            duration,
+            cpu,
+            fuel: fuel_consumed,
+            failure: result.as_ref().err().map(|f| f.reason),
+        });
+        let (duration_us, cpu_us) = (duration.as_micros() as u64, cpu.as_micros() as u64);
+        match &result {
+            Ok(_) => tracing::debug!(duration_us, cpu_us, fuel = fuel_consumed, "invocation returned"),
+            // The message may quote the plugin's own text (a panic message): debug only.
+            Err(f) => tracing::debug!(
+                reason = f.reason.code(),
+                duration_us,
+                cpu_us,
+                fuel = fuel_consumed,
+                "invocation failed: {}",
+                f.message
+            ),
+        }
         let actions: Vec<Action> = state.effects.into_actions();
         let (outcome, actions, discarded, output) = match result {
             Ok(output) => (Outcome::Ok, actions, 0, Some(output)),
@@ -770,6 +839,9 @@ impl Plaza {
             {
                 Ok(()) => report.actions = actions,
                 Err(e) => {
+                    tracing::error!("applying the effects failed: {e:#}");
+                    self.metrics
+                        .invocation_failed(&install.plugin.name, FailureReason::StoreFailed);
                     report.outcome =
                         Outcome::Failed(Failure::store_failed(format!("applying the effects failed: {e:#}")));
                     report.discarded_actions = actions.len();
@@ -821,6 +893,21 @@ impl Plaza {
         }
         entries
     }
+}
+
+/// The span of one invocation: every line logged while it runs, by the host or for the guest,
+/// carries these fields. It is an `error`-level span so that it is enabled whenever any line
+/// inside it is, whatever the `PLAZA_LOG` level.
+pub(crate) fn invocation_span(install: &Install, export: &'static str, event_id: &str, attempt: u32) -> tracing::Span {
+    tracing::error_span!(
+        "invocation",
+        plugin = %install.plugin.name,
+        version = %install.plugin.version,
+        community = %install.community,
+        event_id,
+        attempt,
+        export,
+    )
 }
 
 /// A review answer too large to act on (a rewrite longer than a message may be, or a huge

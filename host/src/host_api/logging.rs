@@ -41,14 +41,17 @@ impl HostState {
         match escaped {
             Some(message) if fits(message.len(), self.log_bytes) => {
                 self.log_bytes += message.len() + LOG_LINE_OVERHEAD;
+                trace_line(level, source, &message);
                 self.logs.push(LogLine { level, source, message });
             }
             _ => {
                 self.logs_truncated = true;
+                let message = format!("log output truncated after {budget} bytes");
+                trace_line(LogLevel::Warn, "host", &message);
                 self.logs.push(LogLine {
                     level: LogLevel::Warn,
                     source: "host",
-                    message: format!("log output truncated after {budget} bytes"),
+                    message,
                 });
             }
         }
@@ -59,11 +62,35 @@ impl HostState {
     /// A note from the host itself (e.g. that output was cut); not charged to the plugin's
     /// budget, and there are at most a few per invocation.
     pub(crate) fn push_host_note(&mut self, message: String) {
+        trace_line(LogLevel::Warn, "host", &message);
         self.logs.push(LogLine {
             level: LogLevel::Warn,
             source: "host",
             message,
         });
+    }
+}
+
+/// The `tracing` target of a plugin's log lines (and the host's notes about its output).
+pub const GUEST_LOG_TARGET: &str = "plaza_host::guest";
+
+/// Passes a kept line on to `tracing`; it is logged inside the invocation's span, so it carries
+/// the plugin, version, community, event id and attempt. A plugin's text may quote messages
+/// and member ids, so it is never logged above `debug` whatever level the plugin gave it (that
+/// is in `guest_level`): `PLAZA_LOG=info,plaza_host::guest=debug` shows plugin lines. The text
+/// was sanitized (control characters escaped) before it gets here, and what is logged is capped
+/// by the invocation's log budget like the report's lines.
+fn trace_line(level: LogLevel, source: &'static str, message: &str) {
+    let guest_level = match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    match level {
+        LogLevel::Trace => tracing::trace!(target: GUEST_LOG_TARGET, source, guest_level, "{message}"),
+        _ => tracing::debug!(target: GUEST_LOG_TARGET, source, guest_level, "{message}"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One invocation: a fresh instance, one export call under CPU, memory and wall-clock limits,
 //! and an explanation of how it ended.
 
+use std::future::Future as _;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
@@ -37,6 +38,11 @@ pub struct Execution {
     pub state: HostState,
     /// Wall-clock time taken.
     pub duration: Duration,
+    /// Time the invocation ran on an executor thread: instantiation, guest code and the
+    /// synchronous part of host calls, not the time it waited (epoch yields, queueing).
+    pub cpu: Duration,
+    /// Fuel used, when the engine meters fuel.
+    pub fuel_consumed: Option<u64>,
 }
 
 /// Instantiates `plugin` afresh and makes one call, within `cpu_ms` of CPU and `wall_clock_ms`
@@ -56,10 +62,13 @@ pub async fn execute(
     let ticks = runtime.engine.ticks_for_ms(cpu_ms);
     let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks));
     store.limiter(|s| &mut s.limiter);
-    if runtime.engine.settings().fuel {
+    let metered = runtime.engine.settings().fuel;
+    if metered {
         // Metering is on engine-wide: an install without a budget gets an unlimited one.
         let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
     }
+    // What the store holds may be less than asked for (wasmtime caps it).
+    let fuel_before = metered.then(|| store.get_fuel().ok()).flatten();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |mut ctx| {
         let state = ctx.data_mut();
@@ -88,8 +97,20 @@ pub async fn execute(
         };
         wasmtime::Result::Ok(Ok(output))
     };
-    let outcome = tokio::time::timeout(wall_clock, run).await;
+    // Polling time, summed: the time the invocation actually ran on a thread.
+    let mut cpu = Duration::ZERO;
+    let outcome = {
+        let mut run = std::pin::pin!(run);
+        let polled = std::future::poll_fn(|cx| {
+            let poll_started = Instant::now();
+            let poll = run.as_mut().poll(cx);
+            cpu += poll_started.elapsed();
+            poll
+        });
+        tokio::time::timeout(wall_clock, polled).await
+    };
     let duration = started.elapsed();
+    let fuel_consumed = fuel_before.and_then(|before| Some(before.saturating_sub(store.get_fuel().ok()?)));
     let mut state = store.into_data();
     let stderr_text = drain_output(&mut state);
     let result = match outcome {
@@ -111,6 +132,8 @@ pub async fn execute(
         result,
         state,
         duration,
+        cpu,
+        fuel_consumed,
     }
 }
 

@@ -22,6 +22,8 @@ use tokio::sync::watch;
 pub enum BenchCommand {
     /// Resident memory while one install is stuck and its backlog grows.
     Backlog(BacklogArgs),
+    /// Requests/s and latency of HTTP ingest: concurrent keep-alive clients against a local server.
+    Http(crate::bench_http::HttpArgs),
 }
 
 #[derive(Args)]
@@ -43,6 +45,7 @@ pub struct BacklogArgs {
 pub async fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Backlog(args) => backlog(args).await,
+        BenchCommand::Http(args) => crate::bench_http::http(args).await,
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// SIGTERM and SIGINT (Ctrl-C).
-struct Signals {
+pub struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -186,7 +186,7 @@ struct Signals {
 }
 
 impl Signals {
-    fn listen() -> anyhow::Result<Self> {
+    pub fn listen() -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -199,7 +199,7 @@ impl Signals {
         Ok(Signals {})
     }
 
-    async fn recv(&mut self) {
+    pub async fn recv(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.term.recv() => {}

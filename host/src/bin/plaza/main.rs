@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_http;
 mod deliver;
 mod delivery;
 mod demo;
@@ -9,6 +10,7 @@ mod inspect;
 mod package;
 mod print;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -232,13 +234,39 @@ Examples:
         #[command(flatten)]
         common: admin::Common,
     },
-    /// Measure the host: `backlog` prints memory while a stuck install's backlog grows.
-    #[command(
-        after_help = "Example:\n  plaza bench backlog --plugin target/plugins/welcome-bot.wasm --events 1000000"
-    )]
+    /// Measure the host: `backlog` prints memory while a stuck install's backlog grows; `http`
+    /// fires concurrent ingest requests at a local `plaza serve` and prints requests/s and latency.
+    #[command(after_help = "\
+Examples:
+  plaza bench backlog --plugin target/plugins/welcome-bot.wasm --events 1000000
+  plaza bench http --requests 20000 --concurrency 64 --batch 10")]
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+    /// Run the host as an HTTP service: event ingest, the admin API, the web console,
+    /// /metrics, and background delivery (docs/api.md).
+    #[command(after_help = "\
+Examples:
+  plaza token create --role operator --name ops --data-dir ./plaza-data
+  plaza serve --data-dir ./plaza-data --listen 127.0.0.1:8080
+  curl -H 'Authorization: Bearer plaz_...' http://127.0.0.1:8080/v1/communities
+
+Prints {\"status\":\"listening\",\"address\":\"127.0.0.1:8080\"} once it listens. SIGTERM stops
+accepting, lets requests in flight finish, then stops delivery (--shutdown-grace-ms).")]
+    Serve(serve::ServeArgs),
+    /// Create, list or revoke the HTTP API's bearer tokens (shown once; only hashes are kept).
+    #[command(after_help = "\
+Examples:
+  plaza token create --role operator --name ops
+  plaza token create --role admin --community town --community gown --name 'town admins'
+  plaza token list --json
+  plaza token revoke 3")]
+    Token {
+        #[command(subcommand)]
+        command: serve::TokenCommand,
+        #[command(flatten)]
+        common: admin::Common,
     },
     /// Deliver an event file to the communities in the data directory.
     Ingest {
@@ -251,10 +279,16 @@ Examples:
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    // PLAZA_LOG filters (e.g. `info`, `plaza_host::guest=debug`); PLAZA_LOG_FORMAT=json writes
+    // JSON lines, each with its span's fields (plugin, version, community, event_id, attempt).
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLAZA_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("PLAZA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -292,6 +326,8 @@ fn main() -> ExitCode {
             Command::Audit { args, common } => admin::audit(common, args).await,
             Command::Plugins { community, common } => admin::plugins(common, community).await,
             Command::Ingest { events, common } => admin::ingest(common, events).await,
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Token { command, common } => serve::token(common, command).await,
             Command::Deliver(args) => deliver::deliver(args).await,
             Command::Bench { command } => bench::bench(command).await,
             Command::Status { common } => delivery::status(common).await,

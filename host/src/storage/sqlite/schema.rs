@@ -271,6 +271,20 @@ INSERT INTO log_heads (community, head) SELECT community, count(*) FROM held_eve
 INSERT INTO cursors (community, plugin, sequence, failures)
     SELECT DISTINCT community, plugin_id, 0, '[]' FROM held_events;
 DROP TABLE held_events;
+
+-- API tokens of `plaza serve`: only each token's SHA-256 is kept (the token is shown once).
+-- `lookup` (the hash's first 8 bytes) finds candidates; the full hash is compared in constant time.
+CREATE TABLE api_tokens (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT    NOT NULL,
+    role         TEXT    NOT NULL CHECK (role IN ('operator', 'admin')),
+    communities  TEXT    NOT NULL, -- JSON array of the communities an admin token administers
+    lookup       INTEGER NOT NULL,
+    hash         BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
+    created_ms   INTEGER NOT NULL,
+    revoked_ms   INTEGER
+);
+CREATE INDEX api_tokens_by_lookup ON api_tokens (lookup);
 "#;
 
 /// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than
