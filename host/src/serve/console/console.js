@@ -121,7 +121,7 @@ function pluginState(p) {
   const breaker = p.breaker?.state ?? p.delivery?.breaker;
   if (!p.enabled) {
     return { key: "off", tone: "muted", text: "Turned off",
-      explain: "It receives no events. New events wait until it is turned back on." };
+      explain: "It receives no events while it is off: what happens meanwhile is not delivered to it later." };
   }
   if (breaker === "open") {
     const at = p.breaker?.retry_at_ms;
@@ -745,14 +745,14 @@ async function renderPlugin(community, plugin, current) {
         title: `Turn off ${name}?`,
         body: [
           `${name} will stop at once: it will not receive events, answer commands or send messages.`,
-          "Events that happen while it is off wait for it, and it catches up when you turn it back on.",
+          "What happens while it is off is not delivered to it later: when you turn it back on, it starts from new events.",
         ],
         ok: `Turn off ${name}`,
         danger: true,
       })
       : await confirmAction({
         title: `Turn on ${name}?`,
-        body: [`${name} will start receiving events again, beginning with the ones that waited while it was off.`],
+        body: [`${name} will start receiving new events again. Events from while it was off are not delivered to it.`],
         ok: `Turn on ${name}`,
       });
     if (!ok) return;
