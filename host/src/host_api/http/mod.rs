@@ -1,8 +1,11 @@
 //! `http`: needs `http:fetch`.
 //!
 //! Outbound requests are not served by this host yet: the grant is checked as for every other
-//! call, and a granted call answers `unavailable` so plugins can degrade. The allowlisted,
-//! SSRF-safe client is its own piece of work.
+//! call, and a granted call answers `unavailable` so plugins can degrade. [`policy`] holds the
+//! destination policy the client will enforce (allowlist, SSRF ranges, redirects, secrets); the
+//! design of the rest is in `docs/http.md`.
+
+pub mod policy;
 
 use wasmtime::component::{HasSelf, Linker};
 
