@@ -49,7 +49,7 @@ pub enum CommunityCommand {
 }
 
 pub async fn open(common: &Common) -> anyhow::Result<Plaza> {
-    Ok(Plaza::open(&common.data_dir, PlazaConfig::default()).await?)
+    Ok(Plaza::open(&common.data_dir, PlazaConfig::for_data_dir(&common.data_dir)?).await?)
 }
 
 fn emit(common: &Common, value: serde_json::Value, text: impl FnOnce()) {

@@ -76,7 +76,7 @@ fn joined(community: &str, n: u64) -> Event {
 async fn backlog(args: BacklogArgs) -> anyhow::Result<ExitCode> {
     let temp = tempfile::tempdir()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let plaza = Arc::new(Plaza::open(&data_dir, PlazaConfig::default()).await?);
+    let plaza = Arc::new(Plaza::open(&data_dir, PlazaConfig::for_data_dir(&data_dir)?).await?);
     let plugin = plaza.load_plugin_file(&args.plugin).await?;
     for community in ["stuck", "healthy"] {
         plaza.create_community(community)?;

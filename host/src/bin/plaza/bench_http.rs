@@ -128,7 +128,7 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<ExitCode> {
     );
     let temp = tempfile::tempdir()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let plaza = Arc::new(Plaza::open(&data_dir, PlazaConfig::default()).await?);
+    let plaza = Arc::new(Plaza::open(&data_dir, PlazaConfig::for_data_dir(&data_dir)?).await?);
     plaza.create_community(COMMUNITY)?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     let runner = match &args.plugin {

@@ -87,7 +87,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
             max_delay_ms: args.retry_max_ms,
             ..RetryPolicy::default()
         },
-        ..PlazaConfig::default()
+        ..PlazaConfig::for_data_dir(&args.data_dir)?
     };
     // Listen before anything slow, so an early SIGTERM is graceful too.
     let mut signals = Signals::listen()?;

@@ -188,7 +188,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_path_buf()
         }
     };
-    let plaza = Plaza::open(&data_dir, PlazaConfig::default())
+    let plaza = Plaza::open(&data_dir, PlazaConfig::for_data_dir(&data_dir)?)
         .await
         .context("starting the Plaza host")?;
     t.say(format!(

@@ -68,7 +68,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_attempts: args.max_attempts.max(1),
             ..RetryPolicy::default()
         },
-        ..PlazaConfig::default()
+        ..PlazaConfig::for_data_dir(&args.data_dir)?
     };
     let plaza = Arc::new(Plaza::open(&args.data_dir, config).await?);
     let tokens = Arc::new(SqliteTokenStore::open(&args.data_dir)?);
