@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package name, constant name) of every guest.
-const GUESTS: [(&str, &str); 6] = [
+const GUESTS: [(&str, &str); 8] = [
     ("welcome-bot", "WELCOME_BOT"),
     ("anti-spam", "ANTI_SPAM"),
     ("poll", "POLL"),
+    ("group-buy", "GROUP_BUY"),
+    ("daily-digest", "DAILY_DIGEST"),
     ("probe", "PROBE"),
     ("hostile", "HOSTILE"),
     ("ledger", "LEDGER"),

@@ -68,6 +68,13 @@ pub enum PlazaError {
         reason: String,
     },
     /// The store failed.
+    #[error("plugin `{plugin}` in community `{community}`: {reason}")]
+    BadSecret {
+        plugin: String,
+        community: String,
+        reason: String,
+    },
+
     #[error(transparent)]
     Store(#[from] crate::storage::admin::StoreError),
     /// Anything else, with context naming the plugin and community.

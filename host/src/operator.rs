@@ -20,7 +20,23 @@ pub const OPERATOR_FILE_ENV: &str = "PLAZA_OPERATOR_CONFIG";
 /// new field here.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OperatorConfig {}
+pub struct OperatorConfig {
+    /// `[http]`: outbound HTTP policy and caps (see [`crate::host_api::http::settings`]).
+    #[serde(default)]
+    pub http: crate::host_api::http::settings::HttpSection,
+    /// `[secrets]`: where the key that seals install secrets is.
+    #[serde(default)]
+    pub secrets: SecretsSection,
+}
+
+/// `[secrets]` in `operator.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// `key_file = "/etc/plaza/secrets.key"`: made by `plaza secret new-key`; keep it outside the
+    /// data directory. `$PLAZA_SECRETS_KEY_FILE` overrides it.
+    pub key_file: Option<PathBuf>,
+}
 
 /// Why the operator configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +48,14 @@ pub enum OperatorConfigError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A setting's value cannot be used.
+    #[error("operator configuration {path}: {message}")]
+    Setting {
+        /// The file.
+        path: PathBuf,
+        /// Which setting and why.
+        message: String,
     },
     /// The file is not valid TOML for [`OperatorConfig`].
     #[error("invalid operator configuration {path}: {message}")]
@@ -70,9 +94,22 @@ impl OperatorConfig {
         })
     }
 
-    /// Applies these settings on top of `config`.
-    pub fn apply(self, config: PlazaConfig) -> PlazaConfig {
-        config
+    /// Applies these settings on top of `config`; `path` is named in errors.
+    pub fn apply(self, mut config: PlazaConfig, path: &Path) -> Result<PlazaConfig, OperatorConfigError> {
+        let setting = |message: String| OperatorConfigError::Setting {
+            path: path.to_path_buf(),
+            message,
+        };
+        config.http = self.http.into_settings().map_err(setting)?;
+        let key_file = match std::env::var_os(crate::admin::secrets::KEY_FILE_ENV) {
+            Some(file) if !file.is_empty() => Some(PathBuf::from(file)),
+            _ => self.secrets.key_file,
+        };
+        if let Some(file) = key_file {
+            let key = crate::admin::secrets::SecretsKey::from_file(&file).map_err(setting)?;
+            config.secrets_key = Some(key);
+        }
+        Ok(config)
     }
 }
 
@@ -80,7 +117,7 @@ impl PlazaConfig {
     /// The defaults with the operator configuration of `data_dir` applied: what every command
     /// that opens a data directory runs with.
     pub fn for_data_dir(data_dir: &Path) -> Result<Self, OperatorConfigError> {
-        Ok(OperatorConfig::load(data_dir)?.apply(PlazaConfig::default()))
+        OperatorConfig::load(data_dir)?.apply(PlazaConfig::default(), &OperatorConfig::path_for(data_dir))
     }
 }
 

@@ -152,7 +152,17 @@ fn inspect_shows_world_imports_and_capabilities() {
         .map(|c| c.as_str().unwrap())
         .collect();
     assert!(caps.contains(&"messages:send") && caps.contains(&"storage:kv") && caps.contains(&"commands"));
-    assert!(!caps.contains(&"http:fetch"), "probe never imports http: {caps:?}");
+    assert!(
+        caps.contains(&"http:fetch"),
+        "the probe's /fetch imports http: {caps:?}"
+    );
+    // Capabilities come from what a component imports: the welcome bot never calls http.
+    let o = plaza(&["inspect", plaza_tests::WELCOME_BOT, "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        !v["capabilities"].as_array().unwrap().iter().any(|c| c == "http:fetch"),
+        "{v}"
+    );
     let o = plaza(&["inspect", plaza_tests::PROBE]);
     assert!(
         stdout(&o).contains("world         plaza:plugin/plugin@0.1.0"),

@@ -89,6 +89,17 @@ pub async fn install_with(
     assert!(report.outcome.is_ok(), "install failed: {report:?}");
 }
 
+/// Configuration entries from `(key, value)` pairs.
+pub fn config(pairs: &[(&str, &str)]) -> Vec<plaza_host::event::ConfigEntry> {
+    pairs
+        .iter()
+        .map(|(k, v)| plaza_host::event::ConfigEntry {
+            key: k.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
 /// The sample plugin's manifest path.
 pub fn sample_manifest(plugin: &str) -> String {
     format!("{}/../sample-plugins/{plugin}/plaza.toml", env!("CARGO_MANIFEST_DIR"))

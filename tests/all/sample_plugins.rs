@@ -1,20 +1,9 @@
 //! The sample plugins, packaged with their manifests, running in the real host.
 
 use plaza_host::dispatch::ReviewDecision;
-use plaza_host::event::ConfigEntry;
 use plaza_host::Action;
 
 use crate::common::*;
-
-fn config(pairs: &[(&str, &str)]) -> Vec<ConfigEntry> {
-    pairs
-        .iter()
-        .map(|(k, v)| ConfigEntry {
-            key: k.to_string(),
-            value: v.to_string(),
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn welcome_bot_greets_people_not_bots_with_the_configured_greeting() {

@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "ci";
-const SAMPLE_PLUGINS: [&str; 3] = ["welcome-bot", "anti-spam", "poll"];
+const SAMPLE_PLUGINS: [&str; 5] = ["welcome-bot", "anti-spam", "poll", "group-buy", "daily-digest"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -6,6 +6,7 @@
 //! Every change is written to the store first, then to the dispatcher's live view, so a revoke
 //! takes effect on the running plugins' next host call. Every change is audited.
 
+pub mod secrets;
 pub mod status;
 
 use std::path::Path;
@@ -39,6 +40,9 @@ pub enum UpgradeOutcome {
         from: String,
         to: String,
         added: Vec<Capability>,
+        /// Hosts `http:fetch` would newly reach: a wider allowlist needs consent too.
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        added_hosts: Vec<String>,
     },
 }
 
@@ -80,6 +84,18 @@ fn names(caps: impl IntoIterator<Item = Capability>) -> String {
     } else {
         list.join(", ")
     }
+}
+
+/// Hosts `new` may reach over `http:fetch` that `old` could not: the allowlist is the serving
+/// version's manifest's, so a version that widens it waits for the admin like a new capability.
+pub fn added_hosts(old: &Plugin, new: &Plugin) -> Vec<String> {
+    let before = old.manifest.http_hosts();
+    new.manifest
+        .http_hosts()
+        .iter()
+        .filter(|h| !before.contains(h))
+        .cloned()
+        .collect()
 }
 
 impl Plaza {
@@ -469,9 +485,10 @@ impl Plaza {
         }
         let old_requested = install.plugin.requested();
         let added: Vec<Capability> = new.requested().iter().filter(|c| !old_requested.contains(*c)).collect();
+        let added_hosts = added_hosts(&install.plugin, &new);
         self.store_package(&new)?;
         let from = install.plugin.version.clone();
-        if added.is_empty() {
+        if added.is_empty() && added_hosts.is_empty() {
             let report = self.switch_version(install, new.clone(), None).await?;
             return Ok(UpgradeOutcome::Applied {
                 from,
@@ -499,10 +516,20 @@ impl Plaza {
                 format!("{} asks for it: {reason}", new.version),
             )?;
         }
+        if !added_hosts.is_empty() {
+            self.audit(
+                &install,
+                "upgrade-pending",
+                Some(Capability::HttpFetch),
+                "pending",
+                format!("{} asks to reach more hosts: {}", new.version, added_hosts.join(", ")),
+            )?;
+        }
         Ok(UpgradeOutcome::Pending {
             from,
             to: new.version.clone(),
             added,
+            added_hosts,
         })
     }
 

@@ -29,6 +29,19 @@ pub struct PendingStatus {
     pub version: String,
     /// What it asks for beyond the serving version, with reasons.
     pub added: Vec<Request>,
+    /// Hosts `http:fetch` would newly reach.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub added_hosts: Vec<String>,
+}
+
+/// What the install may do over `http:fetch`: the hosts the admin approved (the serving
+/// version's manifest) and the names of its secrets (never their values).
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpStatus {
+    /// The allowlist.
+    pub hosts: Vec<String>,
+    /// The install's secrets: names, scopes, when set.
+    pub secrets: Vec<crate::storage::secrets::SecretInfo>,
 }
 
 /// Health over the install's recent audit entries.
@@ -63,6 +76,9 @@ pub struct PluginStatus {
     pub breaker: crate::dispatch::BreakerStatus,
     /// The limits in force for this install.
     pub limits: EffectiveLimits,
+    /// Outbound HTTP, when the plugin requests `http:fetch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpStatus>,
 }
 
 /// The limits in force for an install (manifest request and admin overrides applied).
@@ -111,7 +127,20 @@ impl Plaza {
                     granted: false,
                 })
                 .collect(),
+            added_hosts: super::added_hosts(&install.plugin, new),
         });
+        let hosts = manifest.http_hosts().to_vec();
+        let http = if hosts.is_empty() {
+            None
+        } else {
+            let secrets = self
+                .store
+                .secrets(&install.community, &install.plugin.name)?
+                .iter()
+                .map(crate::storage::secrets::SecretInfo::from)
+                .collect();
+            Some(HttpStatus { hosts, secrets })
+        };
         let recent = self.store.audit(&AuditQuery {
             community: Some(install.community.clone()),
             plugin: Some(install.plugin.name.clone()),
@@ -150,6 +179,7 @@ impl Plaza {
                 kv_quota_bytes: install.limits.kv_quota_bytes,
                 overrides: install.overrides.clone(),
             },
+            http,
         })
     }
 }

@@ -60,6 +60,11 @@ pub struct PlazaConfig {
     pub breaker: BreakerSettings,
     /// How failed deliveries are retried before they become dead letters.
     pub retry: RetryPolicy,
+    /// Outbound HTTP (`http:fetch`): destination policy, caps, static answers, extra CAs.
+    pub http: crate::host_api::http::HttpSettings,
+    /// The key that seals install secrets at rest. Without one, a host over the embedded
+    /// database cannot set or use secrets; an in-memory host makes one at start.
+    pub secrets_key: Option<crate::admin::secrets::SecretsKey>,
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
@@ -159,12 +164,23 @@ pub struct Plaza {
     pub(crate) seen_generation: std::sync::atomic::AtomicU64,
     /// Counters and histograms for `/metrics`.
     pub(crate) metrics: crate::metrics::Metrics,
+    /// The outbound HTTP client every invocation shares.
+    pub(crate) http: Arc<crate::host_api::http::HttpClient>,
+    /// Install secrets, sealed at rest.
+    pub(crate) vault: Arc<crate::admin::secrets::Vault>,
 }
 
 impl Plaza {
     /// A host whose state lives in memory only.
-    pub fn new(config: PlazaConfig) -> Result<Self> {
+    pub fn new(mut config: PlazaConfig) -> Result<Self> {
         let secret = Pseudonyms::random_secret().map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
+        if config.secrets_key.is_none() {
+            // Secrets live as long as the process, like everything else in this store.
+            config.secrets_key = Some(
+                crate::admin::secrets::SecretsKey::generate()
+                    .map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?,
+            );
+        }
         Plaza::with_store(config, Arc::new(MemoryStore::new()), secret)
     }
 
@@ -181,7 +197,12 @@ impl Plaza {
     /// A host over the given store; `secret` keys member pseudonyms.
     pub fn with_store(mut config: PlazaConfig, store: Arc<dyn Store>, secret: [u8; 32]) -> Result<Self> {
         config.limits.rates = config.rates;
+        let http = crate::host_api::http::HttpClient::new(config.http)
+            .map_err(|e| anyhow::anyhow!("outbound HTTP settings: {e:#}"))?;
+        let vault = crate::admin::secrets::Vault::new(store.clone(), config.secrets_key);
         Ok(Plaza {
+            http: Arc::new(http),
+            vault: Arc::new(vault),
             runtime: Runtime::new(config.engine, config.limits)?,
             store,
             installs: RwLock::new(BTreeMap::new()),
@@ -198,6 +219,11 @@ impl Plaza {
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
             metrics: crate::metrics::Metrics::new(),
         })
+    }
+
+    /// The operator's outbound HTTP settings, as `plaza status` shows them.
+    pub fn http_summary(&self) -> crate::host_api::http::HttpSummary {
+        self.http.settings().summary()
     }
 
     /// The runtime (engine, linker, default limits).
@@ -584,7 +610,11 @@ impl Plaza {
                 message: wit::message(shown_message),
                 timestamp_ms,
             };
-            let call = self.call_context(&install, &shown.meta.id, timestamp_ms);
+            let call = CallContext {
+                // The review hook answers within milliseconds: no outbound HTTP there.
+                http: None,
+                ..self.call_context(&install, &shown.meta.id, timestamp_ms)
+            };
             let (cpu_ms, wall_ms) = (install.limits.review_cpu_ms, install.limits.review_wall_clock_ms);
             let mut execution = invoke::execute(
                 &self.runtime,
@@ -727,6 +757,14 @@ impl Plaza {
             limits: install.limits.clone(),
             pseudonyms: self.pseudonyms.clone(),
             rate: self.rate.clone(),
+            http: Some(crate::host_api::http::HttpAccess {
+                client: self.http.clone(),
+                allowlist: Arc::new(
+                    crate::host_api::http::policy::Allowlist::new(install.plugin.manifest.http_hosts())
+                        .unwrap_or_default(),
+                ),
+                secrets: self.vault.clone(),
+            }),
         }
     }
 
@@ -818,6 +856,7 @@ impl Plaza {
             discarded_actions: discarded,
             logs: state.logs,
             denied: state.denied,
+            http: state.http_calls,
             duration_us: duration.as_micros() as u64,
         };
         (report, actions, output)
@@ -880,6 +919,9 @@ impl Plaza {
                 format!("{} during {} {}", d.call, report.event_type, report.event_id),
             ));
         }
+        for call in &report.http {
+            entries.push(http_audit_entry(install, report, call));
+        }
         for a in report.actions.iter().filter(|a| a.is_visible()) {
             entries.push(entry("effect", effect_capability(a), "ok", describe_effect(a)));
         }
@@ -893,6 +935,52 @@ impl Plaza {
         }
         entries
     }
+}
+
+/// The audit entry of one outbound request: `denied` when the policy forbade it, `http` for
+/// everything else (sent, over a cap, failed). No headers, bodies or query strings.
+fn http_audit_entry(
+    install: &Install,
+    report: &InvocationReport,
+    call: &crate::runtime::report::HttpCall,
+) -> AuditEntry {
+    let during = format!("during {} {}", report.event_type, report.event_id);
+    let (kind, outcome, detail) = match (&call.status, &call.refused) {
+        (Some(status), _) => (
+            "http",
+            status.to_string(),
+            format!(
+                "{} {} → {status}, {} bytes, {} ms, via {} ({}){} {during}",
+                call.method,
+                call.url,
+                call.response_bytes,
+                call.duration_ms,
+                call.via.as_deref().unwrap_or("?"),
+                call.address.as_deref().unwrap_or("?"),
+                if call.redirects > 0 {
+                    format!(", {} redirect(s)", call.redirects)
+                } else {
+                    String::new()
+                },
+            ),
+        ),
+        (None, rule) => (
+            if call.denied { "denied" } else { "http" },
+            if call.denied {
+                "denied".to_string()
+            } else {
+                rule.clone().unwrap_or_else(|| "error".into())
+            },
+            format!(
+                "{}: {} {} {during}: {}",
+                rule.as_deref().unwrap_or("error"),
+                call.method,
+                call.url,
+                call.message.as_deref().unwrap_or("")
+            ),
+        ),
+    };
+    Plaza::audit_entry(install, kind, Some(Capability::HttpFetch.name()), &outcome, detail)
 }
 
 /// The span of one invocation: every line logged while it runs, by the host or for the guest,

@@ -60,7 +60,7 @@ pub async fn execute(
     let wall_clock = Duration::from_millis(wall_clock_ms);
     let fuel = call.limits.fuel;
     let ticks = runtime.engine.ticks_for_ms(cpu_ms);
-    let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks));
+    let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks, wall_clock_ms));
     store.limiter(|s| &mut s.limiter);
     let metered = runtime.engine.settings().fuel;
     if metered {
@@ -72,6 +72,10 @@ pub async fn execute(
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |mut ctx| {
         let state = ctx.data_mut();
+        if state.cpu_free_ticks > 0 {
+            state.cpu_free_ticks -= 1;
+            return Ok(UpdateDeadline::Yield(1));
+        }
         if state.cpu_ticks_left == 0 {
             return Err(wasmtime::Error::new(LimitExceeded::Cpu { limit_ms: cpu_ms }));
         }

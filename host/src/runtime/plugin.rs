@@ -264,6 +264,7 @@ impl Runtime {
             limits: self.limits.clone(),
             pseudonyms: crate::dispatch::pseudonym::Pseudonyms::new([0; 32]),
             rate: Arc::default(),
+            http: None,
         };
         let cpu_ms = self.limits.cpu_ms;
         let wall_ms = self.limits.wall_clock_ms;

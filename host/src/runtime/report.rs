@@ -136,6 +136,46 @@ pub struct DeniedCall {
     pub capability: String,
 }
 
+/// An outbound HTTP request a plugin made or tried to make, for the report and the audit log.
+/// Headers and bodies are never recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpCall {
+    /// The method.
+    pub method: &'static str,
+    /// Scheme, host, port and path (the last one requested, after redirects); the query is
+    /// left out, it may carry personal data.
+    pub url: String,
+    /// The status code, when a response came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The rule that refused it or the way it failed (`blocked-address`, `timeout`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Whether the destination policy forbade it (rather than it failing).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
+    /// What went wrong, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Size of the response body.
+    pub response_bytes: usize,
+    /// Time taken, redirects included.
+    pub duration_ms: u64,
+    /// The allowlist entry that let it through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// The vetted address that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Redirects followed.
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    pub redirects: u8,
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
 /// Everything about one invocation of one plugin.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvocationReport {
@@ -158,6 +198,9 @@ pub struct InvocationReport {
     pub logs: Vec<LogLine>,
     /// Refused host calls.
     pub denied: Vec<DeniedCall>,
+    /// Outbound HTTP requests, whether or not the invocation succeeded (they happened).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpCall>,
     /// Wall-clock time of the invocation, in microseconds.
     pub duration_us: u64,
 }

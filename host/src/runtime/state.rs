@@ -1,13 +1,14 @@
 //! The data each plugin instance's `Store` holds.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::{Limiter, Limits};
 use super::output::CappedOutput;
-use super::report::{DeniedCall, LogLine};
+use super::report::{DeniedCall, HttpCall, LogLine};
 use crate::capability::GrantCheck;
 use crate::effects::Effects;
 use crate::storage::CommunityStore;
@@ -33,6 +34,9 @@ pub struct CallContext {
     pub pseudonyms: crate::dispatch::pseudonym::Pseudonyms,
     /// Message budgets shared by all invocations.
     pub rate: Arc<crate::host_api::rate_limit::RateLimiter>,
+    /// Outbound HTTP: the client, the install's allowlist and secrets; `None` where requests
+    /// are not allowed (the review hook, `describe`).
+    pub http: Option<crate::host_api::http::HttpAccess>,
 }
 
 /// Store data for one plugin instance.
@@ -53,11 +57,20 @@ pub struct HostState {
     pub(crate) output_limit_hit: Option<String>,
     /// Bytes passed into host calls so far.
     pub(crate) hostcall_bytes: usize,
+    /// When the invocation's wall-clock budget runs out (host calls must finish before).
+    pub(crate) deadline: Instant,
+    /// Epoch ticks the CPU budget skips: time spent suspended in a host call that waited
+    /// (HTTP), which passed while the guest was not running.
+    pub(crate) cpu_free_ticks: u64,
+    /// Outbound requests made so far in this invocation.
+    pub(crate) http_requests: u32,
+    /// Outbound requests, for the report and the audit log.
+    pub(crate) http_calls: Vec<HttpCall>,
 }
 
 impl HostState {
     /// Fresh state for one invocation.
-    pub fn new(call: CallContext, cpu_ticks: u64) -> Self {
+    pub fn new(call: CallContext, cpu_ticks: u64, wall_clock_ms: u64) -> Self {
         let stdout = CappedOutput::new(call.limits.log_bytes);
         let stderr = CappedOutput::new(call.limits.log_bytes);
         HostState {
@@ -79,6 +92,10 @@ impl HostState {
             cpu_ticks_left: cpu_ticks,
             output_limit_hit: None,
             hostcall_bytes: 0,
+            deadline: Instant::now() + Duration::from_millis(wall_clock_ms),
+            cpu_free_ticks: 0,
+            http_requests: 0,
+            http_calls: Vec::new(),
         }
     }
 }

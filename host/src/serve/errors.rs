@@ -132,7 +132,8 @@ impl From<PlazaError> for ApiError {
             | PlazaError::BadEvent(_)
             | PlazaError::NotRequested { .. }
             | PlazaError::BadConfig { .. }
-            | PlazaError::BadLimit { .. } => ApiError::bad_request(message),
+            | PlazaError::BadLimit { .. }
+            | PlazaError::BadSecret { .. } => ApiError::bad_request(message),
             PlazaError::Store(store) => store.into(),
             PlazaError::Other(_) => ApiError::internal(message),
         }

@@ -25,6 +25,7 @@ mod guard;
 mod ingest;
 mod plugins;
 pub mod routes;
+mod secrets_api;
 pub mod server;
 mod site;
 pub mod tokens;

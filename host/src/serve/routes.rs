@@ -12,7 +12,7 @@ use axum::Router;
 
 use super::auth::Access;
 use super::body::BodyKind;
-use super::{communities, delivery_api, guard, ingest, plugins, site, tokens_api, AppState};
+use super::{communities, delivery_api, guard, ingest, plugins, secrets_api, site, tokens_api, AppState};
 
 /// One route as the table declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +134,27 @@ pub(super) fn routes() -> Vec<Route> {
             Community,
             Json,
             plugins::limits,
+        ),
+        route(
+            Method::GET,
+            "/v1/communities/{c}/plugins/{p}/secrets",
+            Community,
+            None,
+            secrets_api::list,
+        ),
+        route(
+            Method::PUT,
+            "/v1/communities/{c}/plugins/{p}/secrets/{name}",
+            Community,
+            Json,
+            secrets_api::set,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/communities/{c}/plugins/{p}/secrets/{name}",
+            Community,
+            None,
+            secrets_api::remove,
         ),
         route(
             Method::POST,

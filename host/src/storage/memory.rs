@@ -30,6 +30,7 @@ pub struct MemoryStore {
     inner: RwLock<Inner>,
     pub(super) admin: super::memory_admin::AdminState,
     pub(super) log: super::memory_log::LogState,
+    pub(super) secrets: super::secrets::MemorySecrets,
 }
 
 impl MemoryStore {
@@ -346,6 +347,29 @@ impl CommunityStore for MemoryStore {
                 .get(pseudonym)
                 .cloned()
         })
+    }
+}
+
+impl super::secrets::SecretStore for MemoryStore {
+    fn put_secret(
+        &self,
+        community: &str,
+        plugin: &str,
+        secret: &super::secrets::SealedSecret,
+    ) -> Result<(), super::admin::StoreError> {
+        self.secrets.put_secret(community, plugin, secret)
+    }
+
+    fn delete_secret(&self, community: &str, plugin: &str, name: &str) -> Result<bool, super::admin::StoreError> {
+        self.secrets.delete_secret(community, plugin, name)
+    }
+
+    fn secrets(
+        &self,
+        community: &str,
+        plugin: &str,
+    ) -> Result<Vec<super::secrets::SealedSecret>, super::admin::StoreError> {
+        self.secrets.secrets(community, plugin)
     }
 }
 

@@ -189,7 +189,9 @@ impl AdminStore for MemoryStore {
             list.remove(index);
             a.breakers.remove(&key(community, plugin_id));
             Ok(())
-        })
+        })?;
+        self.secrets.forget_install(community, plugin_id);
+        Ok(())
     }
 
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {

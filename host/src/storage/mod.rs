@@ -18,6 +18,7 @@ pub mod log;
 pub mod memory;
 mod memory_admin;
 mod memory_log;
+pub mod secrets;
 pub mod sqlite;
 
 use crate::effects::Action;
@@ -130,6 +131,6 @@ pub trait CommunityStore: Send + Sync {
 }
 
 /// Everything a host keeps: community state, the admin model and durable delivery.
-pub trait Store: CommunityStore + admin::AdminStore + log::DeliveryLog {}
+pub trait Store: CommunityStore + admin::AdminStore + log::DeliveryLog + secrets::SecretStore {}
 
-impl<T: CommunityStore + admin::AdminStore + log::DeliveryLog> Store for T {}
+impl<T: CommunityStore + admin::AdminStore + log::DeliveryLog + secrets::SecretStore> Store for T {}

@@ -15,6 +15,7 @@
 
 mod log;
 mod schema;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -1116,6 +1117,8 @@ impl AdminStore for SqliteStore {
             // Its breaker goes in the same transaction. Grants and the pending upgrade go with the
             // row (ON DELETE CASCADE, which would also take the breaker).
             conn.prepare_cached("DELETE FROM breakers WHERE community = ?1 AND plugin_id = ?2")?
+                .execute(params![community, plugin_id])?;
+            conn.prepare_cached("DELETE FROM install_secrets WHERE community = ?1 AND plugin = ?2")?
                 .execute(params![community, plugin_id])?;
             let deleted = conn
                 .prepare_cached("DELETE FROM installs WHERE community = ?1 AND plugin_id = ?2")?

@@ -31,10 +31,10 @@ pub struct Common {
 pub struct Target {
     /// The community.
     #[arg(long, short)]
-    community: String,
+    pub community: String,
     /// The plugin id.
     #[arg(long, short)]
-    plugin: String,
+    pub plugin: String,
 }
 
 #[derive(Subcommand)]
@@ -295,7 +295,12 @@ pub async fn upgrade(common: Common, plugin: PathBuf, community: String) -> anyh
             );
             print_report(&common, report);
         }
-        UpgradeOutcome::Pending { from, to, added } => {
+        UpgradeOutcome::Pending {
+            from,
+            to,
+            added,
+            added_hosts,
+        } => {
             println!(
                 "{} {to} asks for more than {from}; it waits for approval and {from} keeps serving:",
                 new.name
@@ -306,6 +311,9 @@ pub async fn upgrade(common: Common, plugin: PathBuf, community: String) -> anyh
                     cap.to_string(),
                     new.manifest.reason_for(*cap).unwrap_or("")
                 );
+            }
+            if !added_hosts.is_empty() {
+                println!("  {:<22} new hosts: {}", "http:fetch", added_hosts.join(", "));
             }
             println!("approve with: plaza approve -c {community} -p {}", new.name);
         }

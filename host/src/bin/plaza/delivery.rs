@@ -12,10 +12,12 @@ use crate::admin::{open, Common};
 pub async fn status(common: Common) -> anyhow::Result<ExitCode> {
     let plaza = open(&common).await?;
     let statuses = plaza.delivery_status()?;
+    let http = plaza.http_summary();
     if common.json {
-        println!("{}", json!({ "installs": statuses }));
+        println!("{}", json!({ "installs": statuses, "outbound_http": http }));
         return Ok(ExitCode::SUCCESS);
     }
+    println!("outbound HTTP: {http}");
     if statuses.is_empty() {
         println!("no plugins installed");
     }

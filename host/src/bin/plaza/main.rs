@@ -10,6 +10,7 @@ mod inspect;
 mod package;
 mod print;
 mod run;
+mod secret;
 mod serve;
 
 use std::process::ExitCode;
@@ -204,6 +205,18 @@ Examples:
         #[command(flatten)]
         common: admin::Common,
     },
+    /// Set, list or remove an install's secrets (API keys its http:fetch requests may use).
+    #[command(after_help = "\
+Examples:
+  plaza secret new-key --out /etc/plaza/secrets.key
+  printf %s \"$KEY\" | plaza secret set -c rust-lovers -p group-buy merchant_key --host api.merchant.example
+  plaza secret list -c rust-lovers -p group-buy")]
+    Secret {
+        #[command(subcommand)]
+        command: secret::SecretCommand,
+        #[command(flatten)]
+        common: admin::Common,
+    },
     /// Run the host: deliver every community's event log in the background (retries, dead
     /// letters, timers); with --stdin, accept events and acknowledge each once it is on disk.
     #[command(after_help = "\
@@ -326,6 +339,7 @@ fn main() -> ExitCode {
             Command::Audit { args, common } => admin::audit(common, args).await,
             Command::Plugins { community, common } => admin::plugins(common, community).await,
             Command::Ingest { events, common } => admin::ingest(common, events).await,
+            Command::Secret { command, common } => secret::secret(common, command).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Token { command, common } => serve::token(common, command).await,
             Command::Deliver(args) => deliver::deliver(args).await,

@@ -16,7 +16,7 @@ use crate::storage::admin::StoreError;
 pub(super) const APPLICATION_ID: i32 = 0x504c_5a41;
 
 /// The migrations, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: the admin model and community state.
 const V1: &str = r#"
@@ -289,6 +289,21 @@ CREATE INDEX api_tokens_by_lookup ON api_tokens (lookup);
 
 /// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than
 /// this build, then applies the missing migrations.
+/// Version 4: install secrets for outbound HTTP, sealed by the admin layer (XChaCha20-Poly1305
+/// under the operator's key, bound to community, plugin and name); never stored in the clear.
+const V4: &str = r#"
+CREATE TABLE install_secrets (
+    community   TEXT    NOT NULL,
+    plugin      TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    nonce       BLOB    NOT NULL,
+    ciphertext  BLOB    NOT NULL,
+    hosts       TEXT    NOT NULL, -- JSON array; empty: any host on the install's allowlist
+    set_ms      INTEGER NOT NULL,
+    PRIMARY KEY (community, plugin, name)
+) WITHOUT ROWID;
+"#;
+
 pub(super) fn migrate(conn: &mut Connection, location: &str) -> Result<(), StoreError> {
     let at = |doing: &'static str| move |e: rusqlite::Error| classify(location, doing, e, true);
     let not_plaza = |reason: String| StoreError::Open {

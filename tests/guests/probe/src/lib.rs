@@ -1,13 +1,14 @@
 //! Test-only guest. Each slash command exercises one host behaviour, so integration tests can
 //! check traps, limits, effect atomicity, KV semantics and grant checks from the outside.
 
+use plaza_sdk::http;
 use plaza_sdk::prelude::*;
 
 /// The probe plugin.
 pub struct Probe;
 
 /// Its commands, one per host behaviour.
-pub const COMMANDS: [&str; 19] = [
+pub const COMMANDS: [&str; 21] = [
     "panic",
     "loop",
     "oom",
@@ -27,6 +28,8 @@ pub const COMMANDS: [&str; 19] = [
     "recall",
     "flaky",
     "needs-remembered",
+    "fetch",
+    "fetch-many",
 ];
 
 impl Plugin for Probe {
@@ -196,6 +199,29 @@ impl Plugin for Probe {
                 cmd.respond(&format!("remembered {value}"))?;
                 Ok(())
             }
+            "fetch" => {
+                // `/fetch METHOD URL [timeout=MS] [body=TEXT] [Header=Value]...`: one request,
+                // its outcome logged (status, size, the body's start) for the tests to read.
+                let mut request = http::Request::new(method(&arg(0)), arg(1));
+                for extra in cmd.args.iter().skip(2) {
+                    let (k, v) = extra.split_once('=').unwrap_or((extra.as_str(), ""));
+                    request = match k {
+                        "timeout" => request.timeout_ms(v.parse().unwrap_or(1000)),
+                        "body" => request.body(v.as_bytes().to_vec()),
+                        _ => request.header(k, v),
+                    };
+                }
+                log_fetch(&http::fetch(&request));
+                Ok(())
+            }
+            "fetch-many" => {
+                // `/fetch-many N URL`: the per-event request cap.
+                let n: u32 = arg(0).parse().unwrap_or(1);
+                for _ in 0..n {
+                    log_fetch(&http::get(&arg(1)));
+                }
+                Ok(())
+            }
             other => Err(HandlerError::new("unknown-command", other.to_string())),
         }
     }
@@ -207,6 +233,9 @@ impl Plugin for Probe {
 
     fn review_message(request: ReviewRequest) -> Result<ReviewVerdict, HandlerError> {
         let text = request.message.text;
+        if let Some(url) = text.strip_prefix("fetch ") {
+            log_fetch(&http::get(url));
+        }
         if text.contains("forbidden") {
             Ok(ReviewVerdict::reject("contains a forbidden word"))
         } else if text.contains("darn") {
@@ -220,3 +249,30 @@ impl Plugin for Probe {
 }
 
 export_plugin!(Probe);
+
+fn method(name: &str) -> http::Method {
+    match name.to_ascii_uppercase().as_str() {
+        "POST" => http::Method::Post,
+        "PUT" => http::Method::Put,
+        "PATCH" => http::Method::Patch,
+        "DELETE" => http::Method::Delete,
+        _ => http::Method::Get,
+    }
+}
+
+fn log_fetch(outcome: &Result<http::Response, HostError>) {
+    match outcome {
+        Ok(response) => {
+            let text = response.text();
+            let start: String = text.chars().take(300).collect();
+            let headers: Vec<String> = response.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            plaza_sdk::info!(
+                "fetch ok status={} bytes={} headers=[{}] body={start}",
+                response.status,
+                response.body.len(),
+                headers.join("; ")
+            );
+        }
+        Err(e) => plaza_sdk::info!("fetch error {e:?}"),
+    }
+}

@@ -150,7 +150,7 @@ impl Allowlist {
     }
 
     /// The entries joined for a message, the first few only.
-    pub(crate) fn summary(&self) -> String {
+    pub fn summary(&self) -> String {
         const SHOWN: usize = 5;
         if self.0.is_empty() {
             return "it is empty".into();

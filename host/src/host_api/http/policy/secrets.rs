@@ -97,7 +97,7 @@ impl SecretValue {
         Ok(SecretValue(value))
     }
 
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
