@@ -6,6 +6,7 @@
 //! Every change is written to the store first, then to the dispatcher's live view, so a revoke
 //! takes effect on the running plugins' next host call. Every change is audited.
 
+mod signing;
 pub mod status;
 
 use std::path::Path;
@@ -322,6 +323,7 @@ impl Plaza {
         }
         self.check_requested(community, &plugin, &grants)?;
         let config = self.checked_config(community, &plugin, config)?;
+        self.check_install_signature(community, &plugin)?;
         self.store_package(&plugin)?;
         let install = Install {
             community: community.to_string(),
@@ -467,6 +469,7 @@ impl Plaza {
         if new.digest == install.plugin.digest {
             return Err(bad(format!("version {} is already serving", new.version)));
         }
+        self.check_upgrade_signature(&install, &new)?;
         let old_requested = install.plugin.requested();
         let added: Vec<Capability> = new.requested().iter().filter(|c| !old_requested.contains(*c)).collect();
         self.store_package(&new)?;

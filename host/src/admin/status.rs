@@ -29,6 +29,8 @@ pub struct PendingStatus {
     pub version: String,
     /// What it asks for beyond the serving version, with reasons.
     pub added: Vec<Request>,
+    /// Its developer key and review.
+    pub signing: crate::signing::SigningStatus,
 }
 
 /// Health over the install's recent audit entries.
@@ -63,6 +65,8 @@ pub struct PluginStatus {
     pub breaker: crate::dispatch::BreakerStatus,
     /// The limits in force for this install.
     pub limits: EffectiveLimits,
+    /// Who signed the serving package, and its platform review.
+    pub signing: crate::signing::SigningStatus,
 }
 
 /// The limits in force for an install (manifest request and admin overrides applied).
@@ -111,6 +115,7 @@ impl Plaza {
                     granted: false,
                 })
                 .collect(),
+            signing: self.signing_status(new),
         });
         let recent = self.store.audit(&AuditQuery {
             community: Some(install.community.clone()),
@@ -150,6 +155,7 @@ impl Plaza {
                 kv_quota_bytes: install.limits.kv_quota_bytes,
                 overrides: install.overrides.clone(),
             },
+            signing: self.signing_status(&install.plugin),
         })
     }
 }

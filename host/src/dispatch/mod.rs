@@ -47,7 +47,7 @@ pub use retry::RetryPolicy;
 pub use runner::{EmbeddedPlatform, OutboxSink, RunControl, RunSummary, RunnerOptions};
 
 /// How a [`Plaza`] is built.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PlazaConfig {
     /// Engine settings (pooling, epoch tick, compile cache).
     pub engine: EngineSettings,
@@ -60,6 +60,24 @@ pub struct PlazaConfig {
     pub breaker: BreakerSettings,
     /// How failed deliveries are retried before they become dead letters.
     pub retry: RetryPolicy,
+    /// Which packages installs and upgrades accept. The default here is `unsigned-allowed`:
+    /// the library's default serves tests and `plaza run`, which load local builds. Hosts get
+    /// the operator's setting through [`PlazaConfig::for_data_dir`], whose default is the
+    /// production one, `platform-reviewed`.
+    pub signing: crate::signing::SigningSettings,
+}
+
+impl Default for PlazaConfig {
+    fn default() -> Self {
+        PlazaConfig {
+            engine: EngineSettings::default(),
+            limits: Limits::default(),
+            rates: RateLimits::default(),
+            breaker: BreakerSettings::default(),
+            retry: RetryPolicy::default(),
+            signing: crate::signing::SigningSettings::unsigned_allowed(),
+        }
+    }
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
@@ -159,6 +177,8 @@ pub struct Plaza {
     pub(crate) seen_generation: std::sync::atomic::AtomicU64,
     /// Counters and histograms for `/metrics`.
     pub(crate) metrics: crate::metrics::Metrics,
+    /// The operator's signing policy and trusted platform keys.
+    pub(crate) signing: crate::signing::SigningSettings,
 }
 
 impl Plaza {
@@ -197,6 +217,7 @@ impl Plaza {
             stopping: std::sync::atomic::AtomicBool::new(false),
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
             metrics: crate::metrics::Metrics::new(),
+            signing: config.signing,
         })
     }
 

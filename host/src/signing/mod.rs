@@ -77,7 +77,7 @@ pub enum SigningError {
         reason: String,
     },
     /// The package is valid but the policy asks for more.
-    #[error("rule `{rule}`: {reason}")]
+    #[error("{reason}")]
     Policy {
         /// The policy that was not met.
         rule: SigningPolicy,
@@ -85,7 +85,7 @@ pub enum SigningError {
         reason: String,
     },
     /// The upgrade is not from the installed version's developer.
-    #[error("rule `key-continuity`: {reason}")]
+    #[error("{reason}")]
     Continuity {
         /// What does not match.
         reason: String,

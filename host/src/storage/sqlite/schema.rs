@@ -16,7 +16,7 @@ use crate::storage::admin::StoreError;
 pub(super) const APPLICATION_ID: i32 = 0x504c_5a41;
 
 /// The migrations, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: the admin model and community state.
 const V1: &str = r#"
@@ -285,6 +285,13 @@ CREATE TABLE api_tokens (
     revoked_ms   INTEGER
 );
 CREATE INDEX api_tokens_by_lookup ON api_tokens (lookup);
+"#;
+
+/// Version 4: a community's own signing policy (NULL: the operator's; it may only be stricter,
+/// which the host checks when it is set).
+const V4: &str = r#"
+ALTER TABLE communities ADD COLUMN signing_policy TEXT
+    CHECK (signing_policy IN ('unsigned-allowed', 'developer-signed', 'platform-reviewed'));
 "#;
 
 /// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than

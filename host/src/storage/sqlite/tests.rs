@@ -499,13 +499,13 @@ fn events_held_by_version_2_move_into_the_log_for_their_install() {
 
 #[test]
 fn a_version_1_database_is_migrated_and_keeps_its_data() {
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let dir = tempfile::tempdir().unwrap();
     create_version_1(dir.path());
     assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 1);
 
     let s = SqliteStore::open(dir.path()).unwrap();
-    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 3);
+    assert_eq!(pragma_i64(&raw(dir.path()), "user_version"), 4);
     let communities = s.communities().unwrap();
     assert_eq!(
         communities,
@@ -514,11 +514,13 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
                 id: "c".into(),
                 created_ms: 1,
                 review_fail_policy: ReviewFailPolicy::FailOpen,
+                signing_policy: None,
             },
             CommunityRecord {
                 id: "d".into(),
                 created_ms: 2,
                 review_fail_policy: ReviewFailPolicy::FailOpen,
+                signing_policy: None,
             },
         ]
     );
