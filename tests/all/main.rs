@@ -13,3 +13,4 @@ mod library;
 mod metrics;
 mod sample_plugins;
 mod serve;
+mod signing;
