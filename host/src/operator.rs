@@ -119,9 +119,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("anything-goes"), "{err}");
-        let err = OperatorConfig::from_toml("[signing]\ntrusted_platform_keys = [\"ed25519:zz\"]\n", Path::new("operator.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = OperatorConfig::from_toml(
+            "[signing]\ntrusted_platform_keys = [\"ed25519:zz\"]\n",
+            Path::new("operator.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("ed25519:zz"), "{err}");
     }
 

@@ -519,12 +519,20 @@ async fn signing_policy_refusals_and_signer_status_through_the_api() {
     let unsigned = probe_package(&s.plaza, &[]).await;
     let base = "/v1/communities/town/plugins";
     let refused = s
-        .call("POST", base, Some(&admin), Body::Raw("application/wasm", unsigned.clone()))
+        .call(
+            "POST",
+            base,
+            Some(&admin),
+            Body::Raw("application/wasm", unsigned.clone()),
+        )
         .await;
     let message = refused.error(422);
     assert_eq!(message, "package-refused");
     let text = refused.json()["error"]["message"].as_str().unwrap().to_string();
-    assert!(text.contains("rule `developer-signed`") && text.contains("`town`"), "{text}");
+    assert!(
+        text.contains("rule `developer-signed`") && text.contains("`town`"),
+        "{text}"
+    );
 
     let developer = SecretKey::generate().unwrap();
     let signed = sign_developer(&unsigned, &developer, None, 1_700_000_000_000).unwrap();

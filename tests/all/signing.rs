@@ -94,7 +94,10 @@ async fn one_flipped_byte_anywhere_is_refused() {
     // Code, the embedded manifest, and the signature record itself: all refused (by the
     // loader when the flip breaks the component, else by the signature check). Every byte is
     // covered by the unit tests; here a spread of positions goes through a real install.
-    let manifest_at = bytes.windows(b"test commands".len()).position(|w| w == b"test commands").unwrap();
+    let manifest_at = bytes
+        .windows(b"test commands".len())
+        .position(|w| w == b"test commands")
+        .unwrap();
     let record_at = bytes.len() - 40;
     let step = bytes.len() / 24;
     let positions: Vec<usize> = (0..24).map(|i| 8 + i * step).chain([manifest_at, record_at]).collect();
@@ -123,7 +126,9 @@ async fn one_flipped_byte_anywhere_is_refused() {
     assert!(text.contains("modified after signing"), "{text}");
     let kinds = audit_kinds(&plaza, "manifest");
     assert!(
-        kinds.iter().any(|(k, d)| k == "install-refused" && d.contains("valid-signature")),
+        kinds
+            .iter()
+            .any(|(k, d)| k == "install-refused" && d.contains("valid-signature")),
         "{kinds:?}"
     );
 }
@@ -141,10 +146,7 @@ async fn a_stripped_signature_is_refused_under_developer_signed() {
     // The same bytes are fine where the operator allows unsigned packages.
     let dev_host = host(SigningPolicy::UnsignedAllowed, &[]);
     install(&dev_host, "town", &stripped).await.unwrap();
-    assert_eq!(
-        dev_host.plugin_statuses("town").unwrap()[0].signing.developer_key,
-        None
-    );
+    assert_eq!(dev_host.plugin_statuses("town").unwrap()[0].signing.developer_key, None);
 }
 
 #[tokio::test]
@@ -164,9 +166,13 @@ async fn a_review_stamp_on_different_bytes_is_refused() {
     assert_eq!(refused_rule(&err), "platform-reviewed", "{err}");
     // A stamp by a key the operator does not trust does not count.
     let stranger = SecretKey::generate().unwrap();
-    let err = install(&plaza, "town", &reviewed(&probe(&plaza, &[]).await, &developer, &stranger))
-        .await
-        .unwrap_err();
+    let err = install(
+        &plaza,
+        "town",
+        &reviewed(&probe(&plaza, &[]).await, &developer, &stranger),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("does not trust"), "{err}");
 }
 
@@ -185,7 +191,10 @@ async fn an_upgrade_signed_by_another_key_is_refused_and_audited() {
     assert_eq!(refused_rule(&err), "key-continuity");
     assert!(err.to_string().contains(&developer.public().fingerprint()), "{err}");
     // Unsigned is no way around it, even where unsigned packages are allowed.
-    let unsigned = plaza.load_plugin(&probe(&plaza, &["storage:kv"]).await, "v2").await.unwrap();
+    let unsigned = plaza
+        .load_plugin(&probe(&plaza, &["storage:kv"]).await, "v2")
+        .await
+        .unwrap();
     let err = plaza.upgrade("town", unsigned).await.unwrap_err();
     assert_eq!(refused_rule(&err), "key-continuity");
 
@@ -291,7 +300,13 @@ async fn cli_keygen_sign_review_and_install_under_the_default_policy() {
     assert!(err.contains("rule `platform-reviewed`"), "{err}");
 
     ok(&plaza_cmd(&["sign", &package, "--key", &path("dev.key")]));
-    ok(&plaza_cmd(&["review", "approve", &package, "--key", &path("platform.key")]));
+    ok(&plaza_cmd(&[
+        "review",
+        "approve",
+        &package,
+        "--key",
+        &path("platform.key"),
+    ]));
     let platform_pub = std::fs::read_to_string(path("platform.key.pub")).unwrap();
     std::fs::write(
         data.path().join("operator.toml"),
@@ -302,7 +317,10 @@ async fn cli_keygen_sign_review_and_install_under_the_default_policy() {
     )
     .unwrap();
     let verified = ok(&plaza_cmd(&["verify", &package, "--data-dir", d]));
-    assert!(verified.contains("accepted under policy `platform-reviewed`"), "{verified}");
+    assert!(
+        verified.contains("accepted under policy `platform-reviewed`"),
+        "{verified}"
+    );
     ok(&plaza_cmd(&["install", &package, "-c", "town", "--data-dir", d]));
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&plaza_cmd(&["plugins", "-c", "town", "--data-dir", d, "--json"]))).unwrap();
@@ -311,7 +329,10 @@ async fn cli_keygen_sign_review_and_install_under_the_default_policy() {
     assert!(signing["developer_key"].as_str().unwrap().starts_with("sha256:"));
     assert!(signing["reviewed_ms"].as_u64().unwrap() > 0);
     let text = ok(&plaza_cmd(&["plugins", "-c", "town", "--data-dir", d]));
-    assert!(text.contains("signing: developer key sha256:") && text.contains("reviewed 20"), "{text}");
+    assert!(
+        text.contains("signing: developer key sha256:") && text.contains("reviewed 20"),
+        "{text}"
+    );
 
     // A private key others can read is refused.
     #[cfg(unix)]
@@ -322,6 +343,13 @@ async fn cli_keygen_sign_review_and_install_under_the_default_policy() {
         assert!(err.contains("chmod 600"), "{err}");
     }
     // A looser community policy is refused by the CLI too.
-    let err = failed(&plaza_cmd(&["signing-policy", "-c", "town", "unsigned-allowed", "--data-dir", d]));
+    let err = failed(&plaza_cmd(&[
+        "signing-policy",
+        "-c",
+        "town",
+        "unsigned-allowed",
+        "--data-dir",
+        d,
+    ]));
     assert!(err.contains("looser"), "{err}");
 }

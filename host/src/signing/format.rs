@@ -137,7 +137,10 @@ impl Record {
         let bad = |reason: String| SigningError::BadRecord { reason };
         let record: Record = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
         if record.format != FORMAT {
-            return Err(bad(format!("unknown format {:?} (this Plaza reads {FORMAT})", record.format)));
+            return Err(bad(format!(
+                "unknown format {:?} (this Plaza reads {FORMAT})",
+                record.format
+            )));
         }
         if record.to_payload() != payload {
             return Err(bad("not in canonical form (it was edited after signing)".into()));
@@ -164,9 +167,8 @@ pub struct Parsed {
 /// Splits `component` into content and records. Sections nested in inner modules or components
 /// are content like any other byte: only the outer component's own sections are signatures.
 pub fn parse(component: &[u8]) -> Result<Parsed, SigningError> {
-    let found = embed::find_sections(component, SECTION_NAME).map_err(|e| SigningError::Malformed {
-        reason: e.to_string(),
-    })?;
+    let found =
+        embed::find_sections(component, SECTION_NAME).map_err(|e| SigningError::Malformed { reason: e.to_string() })?;
     let mut content = Vec::with_capacity(component.len());
     let mut kept_from = 0;
     let mut records = Vec::with_capacity(found.len());

@@ -18,9 +18,10 @@ use super::SigningError;
 const PUBLIC_PREFIX: &str = "ed25519:";
 const SECRET_PREFIX: &str = "ed25519-secret:";
 
-/// An Ed25519 public key.
+/// An Ed25519 public key: its 32 bytes, checked to be a valid point when parsed (kept as bytes so
+/// records and keys stay small; the curve point is decompressed when verifying).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
     /// Parses the text form `ed25519:<64 lowercase hex digits>`.
@@ -31,22 +32,23 @@ impl PublicKey {
         let hex_part = text
             .strip_prefix(PUBLIC_PREFIX)
             .ok_or_else(|| bad("expected `ed25519:` followed by 64 hex digits"))?;
-        let bytes = strict_hex::<32>(hex_part).ok_or_else(|| bad("expected 64 lowercase hex digits after `ed25519:`"))?;
+        let bytes =
+            strict_hex::<32>(hex_part).ok_or_else(|| bad("expected 64 lowercase hex digits after `ed25519:`"))?;
         VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
+            .map(|_| PublicKey(bytes))
             .map_err(|_| bad("not a valid Ed25519 point"))
     }
 
     /// The short fingerprint shown to admins.
     pub fn fingerprint(&self) -> String {
-        let digest = Sha256::digest(self.0.as_bytes());
+        let digest = Sha256::digest(self.0);
         format!("sha256:{}", hex::encode(&digest[..16]))
     }
 
     /// Whether `signature` over `message` was made by this key (strict: no malleable forms).
     pub fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         let signature = ed25519_dalek::Signature::from_bytes(signature);
-        self.0.verify_strict(message, &signature).is_ok()
+        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| key.verify_strict(message, &signature).is_ok())
     }
 
     /// Reads a `.pub` file (or any file holding the text form on its first line).
@@ -64,7 +66,7 @@ impl PublicKey {
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PUBLIC_PREFIX}{}", hex::encode(self.0.as_bytes()))
+        write!(f, "{PUBLIC_PREFIX}{}", hex::encode(self.0))
     }
 }
 
@@ -108,7 +110,7 @@ impl SecretKey {
 
     /// Its public half.
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        PublicKey(self.0.verifying_key().to_bytes())
     }
 
     /// Signs `message`.
@@ -125,7 +127,10 @@ impl SecretKey {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(path).map_err(|e| file_error(e.to_string()))?.permissions().mode();
+            let mode = std::fs::metadata(path)
+                .map_err(|e| file_error(e.to_string()))?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 return Err(file_error(format!(
                     "the private key is readable by others (mode {:o}); run `chmod 600` on it",
@@ -138,7 +143,9 @@ impl SecretKey {
             .trim()
             .strip_prefix(SECRET_PREFIX)
             .and_then(strict_hex::<32>)
-            .ok_or_else(|| file_error("not a Plaza private key (expected `ed25519-secret:` and 64 hex digits)".into()))?;
+            .ok_or_else(|| {
+                file_error("not a Plaza private key (expected `ed25519-secret:` and 64 hex digits)".into())
+            })?;
         Ok(SecretKey(SigningKey::from_bytes(&seed)))
     }
 
@@ -211,7 +218,10 @@ mod tests {
         assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(SecretKey::read(&secret).unwrap().public(), key.public());
         assert_eq!(PublicKey::read(&public).unwrap(), key.public());
-        assert!(key.write(&secret, &public).is_err(), "an existing key is never overwritten");
+        assert!(
+            key.write(&secret, &public).is_err(),
+            "an existing key is never overwritten"
+        );
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = SecretKey::read(&secret).unwrap_err().to_string();
         assert!(err.contains("readable by others") && err.contains("644"), "{err}");

@@ -122,7 +122,9 @@ impl SigningSettings {
         };
         let violation = |reason: String| SigningError::Policy { rule: policy, reason };
         if policy >= SigningPolicy::DeveloperSigned && accepted.developer.is_none() {
-            return Err(violation("the package carries no developer signature (sign it with `plaza sign`)".into()));
+            return Err(violation(
+                "the package carries no developer signature (sign it with `plaza sign`)".into(),
+            ));
         }
         if policy >= SigningPolicy::PlatformReviewed && accepted.review.is_none() {
             let reason = if self.trusted_platform_keys.is_empty() {
@@ -151,9 +153,7 @@ pub fn check_continuity(installed: &Verified, upgrade: &Verified) -> Result<Cont
     let old_fp = old.key.fingerprint();
     let Some(new) = &upgrade.developer else {
         return Err(SigningError::Continuity {
-            reason: format!(
-                "the installed version is signed by developer key {old_fp}; the upgrade is unsigned"
-            ),
+            reason: format!("the installed version is signed by developer key {old_fp}; the upgrade is unsigned"),
         });
     };
     if new.key == old.key {

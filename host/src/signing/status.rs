@@ -60,7 +60,9 @@ impl SigningStatus {
         SigningStatus {
             developer_key: developer.map(|d| d.key.fingerprint()),
             signed_ms: developer.map(|d| d.signed_ms),
-            endorsed_by: developer.and_then(|d| d.endorsement.as_ref()).map(|e| e.old_key.fingerprint()),
+            endorsed_by: developer
+                .and_then(|d| d.endorsement.as_ref())
+                .map(|e| e.old_key.fingerprint()),
             review,
             reviewer_key: trusted.as_ref().map(|r| r.key.fingerprint()),
             reviewed_ms: trusted.as_ref().map(|r| r.reviewed_ms),

@@ -63,7 +63,13 @@ fn sign_and_review_round_trip() {
 #[test]
 fn re_signing_replaces_the_signature_and_drops_reviews() {
     let (dev, platform) = keys();
-    let reviewed = stamp_review(&sign_developer(&component(), &dev, None, 1).unwrap(), &platform, None, 2).unwrap();
+    let reviewed = stamp_review(
+        &sign_developer(&component(), &dev, None, 1).unwrap(),
+        &platform,
+        None,
+        2,
+    )
+    .unwrap();
     let again = sign_developer(&reviewed, &dev, None, 3).unwrap();
     let verified = verify(&again).unwrap();
     assert_eq!(verified.developer.unwrap().signed_ms, 3);
@@ -76,15 +82,28 @@ fn re_signing_replaces_the_signature_and_drops_reviews() {
 #[test]
 fn every_flipped_byte_is_refused() {
     let (dev, platform) = keys();
-    let reviewed = stamp_review(&sign_developer(&component(), &dev, None, 1).unwrap(), &platform, None, 2).unwrap();
+    let reviewed = stamp_review(
+        &sign_developer(&component(), &dev, None, 1).unwrap(),
+        &platform,
+        None,
+        2,
+    )
+    .unwrap();
     let settings = trusting(&platform);
     for i in 0..reviewed.len() {
         let mut bytes = reviewed.clone();
         bytes[i] ^= 0x01;
         let outcome = verify(&bytes).and_then(|v| settings.check(&v, SigningPolicy::DeveloperSigned));
-        assert!(outcome.is_err(), "flipping byte {i} of {} went unnoticed", reviewed.len());
+        assert!(
+            outcome.is_err(),
+            "flipping byte {i} of {} went unnoticed",
+            reviewed.len()
+        );
         let outcome = verify(&bytes).and_then(|v| settings.check(&v, SigningPolicy::PlatformReviewed));
-        assert!(outcome.is_err(), "flipping byte {i} went unnoticed under platform-reviewed");
+        assert!(
+            outcome.is_err(),
+            "flipping byte {i} went unnoticed under platform-reviewed"
+        );
     }
 }
 
@@ -103,7 +122,13 @@ fn a_modified_package_names_the_rule() {
 #[test]
 fn a_stripped_signature_is_refused_unless_unsigned_is_allowed() {
     let (dev, platform) = keys();
-    let reviewed = stamp_review(&sign_developer(&component(), &dev, None, 1).unwrap(), &platform, None, 2).unwrap();
+    let reviewed = stamp_review(
+        &sign_developer(&component(), &dev, None, 1).unwrap(),
+        &platform,
+        None,
+        2,
+    )
+    .unwrap();
     let stripped = format::parse(&reviewed).unwrap().content;
     assert_eq!(stripped, component());
     let verified = verify(&stripped).unwrap();
@@ -117,7 +142,13 @@ fn a_stripped_signature_is_refused_unless_unsigned_is_allowed() {
 #[test]
 fn a_review_stamp_moved_to_other_bytes_is_refused() {
     let (dev, platform) = keys();
-    let reviewed = stamp_review(&sign_developer(&component(), &dev, None, 1).unwrap(), &platform, None, 2).unwrap();
+    let reviewed = stamp_review(
+        &sign_developer(&component(), &dev, None, 1).unwrap(),
+        &platform,
+        None,
+        2,
+    )
+    .unwrap();
     let stamp = format::parse(&reviewed)
         .unwrap()
         .records
@@ -130,7 +161,10 @@ fn a_review_stamp_moved_to_other_bytes_is_refused() {
     let other_signed = sign_developer(&other, &dev, None, 3).unwrap();
     let grafted = format::assemble(&other_signed, &[stamp]);
     let err = verify(&grafted).unwrap_err();
-    assert!(matches!(err, SigningError::Modified { ref what } if what.starts_with("review stamp")), "{err:?}");
+    assert!(
+        matches!(err, SigningError::Modified { ref what } if what.starts_with("review stamp")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -160,13 +194,21 @@ fn stamping_needs_a_developer_signature() {
 #[test]
 fn untrusted_or_missing_reviews_fail_platform_reviewed() {
     let (dev, platform) = keys();
-    let reviewed = stamp_review(&sign_developer(&component(), &dev, None, 1).unwrap(), &platform, None, 2).unwrap();
+    let reviewed = stamp_review(
+        &sign_developer(&component(), &dev, None, 1).unwrap(),
+        &platform,
+        None,
+        2,
+    )
+    .unwrap();
     let verified = verify(&reviewed).unwrap();
     let nobody = SigningSettings::default();
     let err = nobody.check(&verified, SigningPolicy::PlatformReviewed).unwrap_err();
     assert!(err.to_string().contains("trusts no platform key"), "{err}");
     let someone_else = trusting(&SecretKey::generate().unwrap());
-    let err = someone_else.check(&verified, SigningPolicy::PlatformReviewed).unwrap_err();
+    let err = someone_else
+        .check(&verified, SigningPolicy::PlatformReviewed)
+        .unwrap_err();
     assert!(err.to_string().contains("does not trust"), "{err}");
     assert_eq!(err.rule(), "platform-reviewed");
 }
@@ -275,6 +317,9 @@ fn effective_policy_is_the_stricter() {
         SigningPolicy::PlatformReviewed
     );
     assert_eq!(SigningSettings::default().policy, SigningPolicy::PlatformReviewed);
-    assert_eq!(SigningPolicy::parse("developer-signed"), Ok(SigningPolicy::DeveloperSigned));
+    assert_eq!(
+        SigningPolicy::parse("developer-signed"),
+        Ok(SigningPolicy::DeveloperSigned)
+    );
     assert!(SigningPolicy::parse("yolo").is_err());
 }

@@ -1070,7 +1070,11 @@ fn signing_policies(s: &dyn Store) {
             .unwrap()
             .signing_policy
     };
-    assert_eq!(of(s, "policy"), None, "communities follow the operator until they choose");
+    assert_eq!(
+        of(s, "policy"),
+        None,
+        "communities follow the operator until they choose"
+    );
     let before = s.admin_generation().unwrap();
     s.set_signing_policy("policy", Some(SigningPolicy::DeveloperSigned))
         .unwrap();

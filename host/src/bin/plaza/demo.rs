@@ -11,9 +11,9 @@ use plaza_host::event::ConfigEntry;
 use plaza_host::event::{parse_jsonl, EventDefaults, EventKind};
 use plaza_host::runtime::report::LogLevel;
 use plaza_host::runtime::Plugin;
-use plaza_host::storage::admin::AuditQuery;
 use plaza_host::signing::sign::{sign_developer, stamp_review};
 use plaza_host::signing::SecretKey;
+use plaza_host::storage::admin::AuditQuery;
 use plaza_host::{Capability, GrantSet, InvocationReport, Plaza, PlazaConfig};
 use tempfile::TempDir;
 
@@ -183,13 +183,7 @@ impl DemoKeys {
     }
 }
 
-async fn load(
-    plaza: &Plaza,
-    dir: &Path,
-    file: &str,
-    keys: &DemoKeys,
-    t: &Transcript,
-) -> anyhow::Result<Arc<Plugin>> {
+async fn load(plaza: &Plaza, dir: &Path, file: &str, keys: &DemoKeys, t: &Transcript) -> anyhow::Result<Arc<Plugin>> {
     let path = dir.join(file);
     if !path.exists() {
         anyhow::bail!(
@@ -198,7 +192,9 @@ async fn load(
         );
     }
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let signed = keys.sign(&bytes).with_context(|| format!("signing {}", path.display()))?;
+    let signed = keys
+        .sign(&bytes)
+        .with_context(|| format!("signing {}", path.display()))?;
     let plugin = plaza.load_plugin(&signed, &path.display().to_string()).await?;
     t.say(format!(
         "  loaded {:<12} {}  ({} KiB, compiled in {} ms, cache {:?}) — {}",

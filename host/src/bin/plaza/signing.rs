@@ -81,10 +81,14 @@ fn read_package(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn write_package(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // Written beside and renamed, so a failed write never leaves half a package.
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", path.display()))?;
     std::io::Write::write_all(&mut tmp, bytes).with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -106,8 +110,8 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let key = SecretKey::read(&args.key)?;
     let endorsement = match &args.endorsement {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read endorsement {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read endorsement {}", path.display()))?;
             Some(
                 serde_json::from_str::<Endorsement>(&text)
                     .with_context(|| format!("endorsement {} is not valid", path.display()))?,
@@ -213,7 +217,10 @@ pub async fn signing_policy(common: Common, community: String, policy: String) -
     plaza.set_signing_policy(&community, policy)?;
     let effective = plaza.signing_policy(&community)?;
     if common.json {
-        println!("{}", json!({"community": community, "signing_policy": policy, "effective": effective}));
+        println!(
+            "{}",
+            json!({"community": community, "signing_policy": policy, "effective": effective})
+        );
     } else {
         println!("`{community}`: packages must now meet `{effective}`");
     }
