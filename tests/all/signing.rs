@@ -294,6 +294,16 @@ async fn cli_keygen_sign_review_and_install_under_the_default_policy() {
         assert_eq!(mode & 0o777, 0o600);
     }
     ok(&plaza_cmd(&["community", "create", "town", "--data-dir", d]));
+    // A bare component (no embedded manifest) is not signed: the signature must cover it.
+    let err = failed(&plaza_cmd(&[
+        "sign",
+        plaza_tests::PROBE,
+        "--key",
+        &path("dev.key"),
+        "-o",
+        &path("bare.wasm"),
+    ]));
+    assert!(err.contains("no embedded manifest"), "{err}");
 
     // No operator.toml: platform-reviewed, and no platform key trusted.
     let err = failed(&plaza_cmd(&["install", &package, "-c", "town", "--data-dir", d]));

@@ -120,6 +120,15 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let bytes = read_package(&args.package)?;
+    // Hosts refuse a signed package whose manifest the signature does not cover, so catch it
+    // here rather than at install.
+    let manifest =
+        plaza_host::manifest::embed::extract(&bytes).with_context(|| format!("package {}", args.package.display()))?;
+    anyhow::ensure!(
+        manifest.is_some(),
+        "{} has no embedded manifest: run `plaza package` first, then sign it, so the signature covers the manifest",
+        args.package.display()
+    );
     let signed = sign_developer(&bytes, &key, endorsement, now_ms())
         .with_context(|| format!("signing {}", args.package.display()))?;
     let out = args.output.as_ref().unwrap_or(&args.package);
