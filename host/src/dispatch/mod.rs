@@ -47,7 +47,7 @@ pub use retry::RetryPolicy;
 pub use runner::{EmbeddedPlatform, OutboxSink, RunControl, RunSummary, RunnerOptions};
 
 /// How a [`Plaza`] is built.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PlazaConfig {
     /// Engine settings (pooling, epoch tick, compile cache).
     pub engine: EngineSettings,
@@ -60,24 +60,10 @@ pub struct PlazaConfig {
     pub breaker: BreakerSettings,
     /// How failed deliveries are retried before they become dead letters.
     pub retry: RetryPolicy,
-    /// Which packages installs and upgrades accept. The default here is `unsigned-allowed`:
-    /// the library's default serves tests and `plaza run`, which load local builds. Hosts get
-    /// the operator's setting through [`PlazaConfig::for_data_dir`], whose default is the
-    /// production one, `platform-reviewed`.
-    pub signing: crate::signing::SigningSettings,
-}
-
-impl Default for PlazaConfig {
-    fn default() -> Self {
-        PlazaConfig {
-            engine: EngineSettings::default(),
-            limits: Limits::default(),
-            rates: RateLimits::default(),
-            breaker: BreakerSettings::default(),
-            retry: RetryPolicy::default(),
-            signing: crate::signing::SigningSettings::unsigned_allowed(),
-        }
-    }
+    /// Which packages installs and upgrades accept; `unsigned-allowed` by default here (see
+    /// [`HostSigning`](crate::signing::HostSigning)), the operator's through
+    /// [`PlazaConfig::for_data_dir`] (`platform-reviewed` by default).
+    pub signing: crate::signing::HostSigning,
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
@@ -217,7 +203,7 @@ impl Plaza {
             stopping: std::sync::atomic::AtomicBool::new(false),
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
             metrics: crate::metrics::Metrics::new(),
-            signing: config.signing,
+            signing: config.signing.0,
         })
     }
 

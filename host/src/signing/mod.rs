@@ -19,7 +19,7 @@ pub mod verify;
 mod tests;
 
 pub use keys::{PublicKey, SecretKey};
-pub use policy::{check_continuity, Accepted, Continuity, SigningPolicy, SigningSettings};
+pub use policy::{check_continuity, Accepted, Continuity, HostSigning, SigningPolicy, SigningSettings};
 pub use status::{ReviewStatus, SigningStatus};
 pub use verify::{verify, Verified};
 

@@ -64,6 +64,28 @@ pub struct SigningSettings {
     pub trusted_platform_keys: Vec<PublicKey>,
 }
 
+/// The settings a host enforces ([`PlazaConfig::signing`](crate::PlazaConfig::signing)). Unlike
+/// [`SigningSettings`], whose default is the production one, this defaults to
+/// `unsigned-allowed`: the library's default configuration serves tests and `plaza run`, which
+/// load local builds. Hosts get the operator's settings through
+/// [`PlazaConfig::for_data_dir`](crate::PlazaConfig::for_data_dir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSigning(pub SigningSettings);
+
+impl Default for HostSigning {
+    fn default() -> Self {
+        HostSigning(SigningSettings::unsigned_allowed())
+    }
+}
+
+impl std::ops::Deref for HostSigning {
+    type Target = SigningSettings;
+
+    fn deref(&self) -> &SigningSettings {
+        &self.0
+    }
+}
+
 /// What a package is trusted for, once it passed a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -91,8 +113,8 @@ pub enum Continuity {
 }
 
 impl SigningSettings {
-    /// Accepts everything (signatures present must still be valid): what the library's
-    /// `PlazaConfig::default()` uses for tests and `plaza run`, which load local builds.
+    /// Accepts everything (signatures present must still be valid): the default of
+    /// [`HostSigning`].
     pub fn unsigned_allowed() -> Self {
         SigningSettings {
             policy: SigningPolicy::UnsignedAllowed,

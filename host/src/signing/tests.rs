@@ -323,3 +323,38 @@ fn effective_policy_is_the_stricter() {
     );
     assert!(SigningPolicy::parse("yolo").is_err());
 }
+
+#[test]
+fn signing_defaults_to_platform_reviewed_with_no_trusted_key() {
+    use crate::operator::OperatorConfig;
+    // The library's default serves tests and `plaza run`; a data directory gets the operator's.
+    assert_eq!(
+        crate::PlazaConfig::default().signing.policy,
+        SigningPolicy::UnsignedAllowed
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::PlazaConfig::for_data_dir(dir.path()).unwrap();
+    assert_eq!(config.signing.policy, SigningPolicy::PlatformReviewed);
+    assert!(config.signing.trusted_platform_keys.is_empty());
+
+    let key = SecretKey::generate().unwrap().public();
+    let text = format!("[signing]\npolicy = \"developer-signed\"\ntrusted_platform_keys = [\"{key}\"]\n");
+    let config = OperatorConfig::from_toml(&text, std::path::Path::new("operator.toml")).unwrap();
+    assert_eq!(config.signing.policy, SigningPolicy::DeveloperSigned);
+    assert_eq!(config.signing.trusted_platform_keys, vec![key]);
+
+    let err = OperatorConfig::from_toml(
+        "[signing]\npolicy = \"anything-goes\"\n",
+        std::path::Path::new("operator.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("anything-goes"), "{err}");
+    let err = OperatorConfig::from_toml(
+        "[signing]\ntrusted_platform_keys = [\"ed25519:zz\"]\n",
+        std::path::Path::new("operator.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("ed25519:zz"), "{err}");
+}
