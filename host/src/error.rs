@@ -67,6 +67,19 @@ pub enum PlazaError {
         community: String,
         reason: String,
     },
+    /// A package refused by the signing policy, a bad signature or key continuity.
+    #[error("plugin `{plugin}` refused in community `{community}` by rule `{rule}`: {reason}")]
+    Signature {
+        plugin: String,
+        community: String,
+        /// `unsigned-allowed`, `developer-signed`, `platform-reviewed`, `valid-signature`,
+        /// `embedded-manifest` or `key-continuity`.
+        rule: String,
+        reason: String,
+    },
+    /// A community signing policy looser than the operator's.
+    #[error("community `{community}`: {reason}")]
+    BadSigningPolicy { community: String, reason: String },
     /// The store failed.
     #[error("plugin `{plugin}` in community `{community}`: {reason}")]
     BadSecret {

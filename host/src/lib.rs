@@ -23,6 +23,8 @@
 //! - [`wit`]: the `bindgen!` bindings of each WIT version and conversions to the host's types.
 //! - [`serve`]: `plaza serve`, the host as an HTTP service: durable event ingest, the admin API
 //!   with per-community authorization by bearer tokens (hashed at rest), the web console.
+//! - [`signing`]: signed packages: developer signatures, platform review stamps, the operator's
+//!   policy and key continuity on upgrade, checked at install and upgrade.
 //! - [`operator`]: `operator.toml`, the host operator's settings for every community.
 //! - [`metrics`]: counters, histograms and gauges of ingest, delivery and invocations, in the
 //!   Prometheus text format (what `plaza serve` exposes at `/metrics`).
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod operator;
 pub mod runtime;
 pub mod serve;
+pub mod signing;
 pub mod storage;
 pub mod wit;
 

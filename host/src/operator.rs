@@ -21,6 +21,9 @@ pub const OPERATOR_FILE_ENV: &str = "PLAZA_OPERATOR_CONFIG";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
+    /// `[signing]`: which plugin packages are accepted, and the trusted platform keys.
+    #[serde(default)]
+    pub signing: crate::signing::SigningSettings,
     /// `[http]`: outbound HTTP policy and caps (see [`crate::host_api::http::settings`]).
     #[serde(default)]
     pub http: crate::host_api::http::settings::HttpSection,
@@ -109,6 +112,7 @@ impl OperatorConfig {
             let key = crate::admin::secrets::SecretsKey::from_file(&file).map_err(setting)?;
             config.secrets_key = Some(key);
         }
+        config.signing = crate::signing::HostSigning(self.signing);
         Ok(config)
     }
 }

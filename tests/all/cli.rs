@@ -254,6 +254,7 @@ fn package_samples() -> tempfile::TempDir {
 fn admin_cli_installs_with_default_deny_grants_and_audits_across_processes() {
     let packaged = package_samples();
     let data = tempfile::tempdir().unwrap();
+    crate::common::allow_unsigned(data.path());
     let d = data.path().to_str().unwrap();
     let poll = packaged.path().join("poll.wasm");
     let poll = poll.to_str().unwrap();
@@ -373,6 +374,7 @@ fn plaza_with_stdin(args: &[&str], input: &str) -> Output {
 #[tokio::test]
 async fn deliver_status_and_dead_letters_from_the_cli() {
     let data = tempfile::tempdir().unwrap();
+    crate::common::allow_unsigned(data.path());
     let d = data.path().to_str().unwrap();
     let host = crate::common::plaza();
     let probe = crate::common::packaged_probe(&host, &["messages:send", "storage:kv"], &["command-invoked"]).await;

@@ -214,3 +214,14 @@ pub fn plaza_bin() -> std::path::PathBuf {
     );
     path
 }
+
+/// Writes an `operator.toml` into `data_dir` that accepts unsigned packages: the operator's
+/// default is `platform-reviewed`, and these tests install local, unsigned builds.
+pub fn allow_unsigned(data_dir: &std::path::Path) {
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::fs::write(
+        data_dir.join(plaza_host::operator::OPERATOR_FILE),
+        "[signing]\npolicy = \"unsigned-allowed\"\n",
+    )
+    .unwrap();
+}

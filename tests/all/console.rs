@@ -476,6 +476,7 @@ struct Fixture {
 }
 
 async fn prepare(data: &Path, work: &Path) -> Fixture {
+    crate::common::allow_unsigned(data);
     let poll = package(plaza_tests::POLL, "poll", work);
     let welcome = package(plaza_tests::WELCOME_BOT, "welcome-bot", work);
     let host = crate::common::plaza();

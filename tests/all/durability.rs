@@ -94,6 +94,7 @@ fn plaza_ok(args: &[&str]) {
 /// with every community holding both, granted everything they request, with message budgets and
 /// wall-clock limits that neither the event rate nor a noisy machine run into.
 fn setup(data: &Path, work: &Path) {
+    crate::common::allow_unsigned(data);
     let component = std::fs::read(plaza_tests::LEDGER).unwrap();
     let manifest = std::fs::read_to_string(format!("{}/guests/ledger/plaza.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let at: Vec<usize> = component

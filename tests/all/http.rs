@@ -585,7 +585,8 @@ async fn secrets_from_the_cli_are_sealed_at_rest_and_the_policy_is_shown() {
         );
         (out.status.success(), text)
     };
-    // The strict default is what status shows.
+    // Unsigned packages, for this test; the strict HTTP default is what status shows.
+    allow_unsigned(&data);
     let (ok, text) = run(&["status"], "");
     assert!(ok, "{text}");
     assert!(
@@ -623,7 +624,7 @@ async fn secrets_from_the_cli_are_sealed_at_rest_and_the_policy_is_shown() {
     std::fs::write(
         data.join("operator.toml"),
         format!(
-            "[secrets]\nkey_file = {:?}\n\n[http]\nallow_addresses = [\"127.0.0.1\"]\nplain_http_hosts = [\"{SHOP}\"]\n",
+            "[signing]\npolicy = \"unsigned-allowed\"\n\n[secrets]\nkey_file = {:?}\n\n[http]\nallow_addresses = [\"127.0.0.1\"]\nplain_http_hosts = [\"{SHOP}\"]\n",
             key.to_str().unwrap()
         ),
     )

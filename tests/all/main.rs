@@ -16,3 +16,4 @@ mod metrics;
 mod o2o;
 mod sample_plugins;
 mod serve;
+mod signing;

@@ -499,6 +499,55 @@ fn hex(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_policy_refusals_and_signer_status_through_the_api() {
+    use plaza_host::signing::sign::sign_developer;
+    use plaza_host::signing::SecretKey;
+    let s = TestServer::start().await;
+    s.plaza.create_community("town").unwrap();
+    let admin = s.admin_of(&["town"]);
+    let loose = s
+        .call(
+            "PUT",
+            "/v1/communities/town/signing-policy",
+            Some(&admin),
+            Body::Json(json!({"policy": "developer-signed"})),
+        )
+        .await;
+    assert_eq!(loose.status, 200);
+    assert_eq!(loose.json()["signing_policy"], "developer-signed");
+
+    let unsigned = probe_package(&s.plaza, &[]).await;
+    let base = "/v1/communities/town/plugins";
+    let refused = s
+        .call(
+            "POST",
+            base,
+            Some(&admin),
+            Body::Raw("application/wasm", unsigned.clone()),
+        )
+        .await;
+    let message = refused.error(422);
+    assert_eq!(message, "package-refused");
+    let text = refused.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("rule `developer-signed`") && text.contains("`town`"),
+        "{text}"
+    );
+
+    let developer = SecretKey::generate().unwrap();
+    let signed = sign_developer(&unsigned, &developer, None, 1_700_000_000_000).unwrap();
+    let installed = s
+        .call("POST", base, Some(&admin), Body::Raw("application/wasm", signed))
+        .await;
+    assert_eq!(installed.status, 201, "{:?}", installed.json());
+    let signing = &installed.json()["signing"];
+    assert_eq!(signing["developer_key"], developer.public().fingerprint().as_str());
+    assert_eq!(signing["signed_ms"], 1_700_000_000_000u64);
+    assert_eq!(signing["review"], "unreviewed");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_community_admin_manages_plugins_through_the_api() {
     let s = TestServer::start().await;
     let created = s.op("POST", "/v1/communities", Body::Json(json!({"id": "town"}))).await;

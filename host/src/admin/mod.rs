@@ -7,6 +7,7 @@
 //! takes effect on the running plugins' next host call. Every change is audited.
 
 pub mod secrets;
+mod signing;
 pub mod status;
 
 use std::path::Path;
@@ -338,6 +339,7 @@ impl Plaza {
         }
         self.check_requested(community, &plugin, &grants)?;
         let config = self.checked_config(community, &plugin, config)?;
+        self.check_install_signature(community, &plugin)?;
         self.store_package(&plugin)?;
         let install = Install {
             community: community.to_string(),
@@ -483,6 +485,7 @@ impl Plaza {
         if new.digest == install.plugin.digest {
             return Err(bad(format!("version {} is already serving", new.version)));
         }
+        self.check_upgrade_signature(&install, &new)?;
         let old_requested = install.plugin.requested();
         let added: Vec<Capability> = new.requested().iter().filter(|c| !old_requested.contains(*c)).collect();
         let added_hosts = added_hosts(&install.plugin, &new);

@@ -29,6 +29,8 @@ pub struct PendingStatus {
     pub version: String,
     /// What it asks for beyond the serving version, with reasons.
     pub added: Vec<Request>,
+    /// Its developer key and review.
+    pub signing: crate::signing::SigningStatus,
     /// Hosts `http:fetch` would newly reach.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub added_hosts: Vec<String>,
@@ -79,6 +81,8 @@ pub struct PluginStatus {
     /// Outbound HTTP, when the plugin requests `http:fetch`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpStatus>,
+    /// Who signed the serving package, and its platform review.
+    pub signing: crate::signing::SigningStatus,
 }
 
 /// The limits in force for an install (manifest request and admin overrides applied).
@@ -128,6 +132,7 @@ impl Plaza {
                 })
                 .collect(),
             added_hosts: super::added_hosts(&install.plugin, new),
+            signing: self.signing_status(new),
         });
         let hosts = manifest.http_hosts().to_vec();
         let http = if hosts.is_empty() {
@@ -180,6 +185,7 @@ impl Plaza {
                 overrides: install.overrides.clone(),
             },
             http,
+            signing: self.signing_status(&install.plugin),
         })
     }
 }

@@ -65,6 +65,10 @@ pub struct PlazaConfig {
     /// The key that seals install secrets at rest. Without one, a host over the embedded
     /// database cannot set or use secrets; an in-memory host makes one at start.
     pub secrets_key: Option<crate::admin::secrets::SecretsKey>,
+    /// Which packages installs and upgrades accept; `unsigned-allowed` by default here (see
+    /// [`HostSigning`](crate::signing::HostSigning)), the operator's through
+    /// [`PlazaConfig::for_data_dir`] (`platform-reviewed` by default).
+    pub signing: crate::signing::HostSigning,
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
@@ -168,6 +172,8 @@ pub struct Plaza {
     pub(crate) http: Arc<crate::host_api::http::HttpClient>,
     /// Install secrets, sealed at rest.
     pub(crate) vault: Arc<crate::admin::secrets::Vault>,
+    /// The operator's signing policy and trusted platform keys.
+    pub(crate) signing: crate::signing::SigningSettings,
 }
 
 impl Plaza {
@@ -218,6 +224,7 @@ impl Plaza {
             stopping: std::sync::atomic::AtomicBool::new(false),
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
             metrics: crate::metrics::Metrics::new(),
+            signing: config.signing.0,
         })
     }
 

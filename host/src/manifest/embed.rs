@@ -37,14 +37,20 @@ pub enum EmbedError {
     },
 }
 
-/// A top-level manifest section: the whole section's bytes and its payload's.
-struct Found<'a> {
-    section: Range<usize>,
-    payload: &'a [u8],
+/// A top-level custom section: the whole section's bytes and its payload's.
+pub(crate) struct Found<'a> {
+    pub(crate) section: Range<usize>,
+    pub(crate) payload: &'a [u8],
 }
 
 /// Finds every top-level [`SECTION_NAME`] section, checking that `component` is a component.
 fn find(component: &[u8]) -> Result<Vec<Found<'_>>, EmbedError> {
+    find_sections(component, SECTION_NAME)
+}
+
+/// Finds every top-level custom section called `name`, checking that `component` is a component.
+/// Package signatures (`crate::signing`) use it too, so both agree on what "top-level" means.
+pub(crate) fn find_sections<'a>(component: &'a [u8], name: &str) -> Result<Vec<Found<'a>>, EmbedError> {
     let malformed = |reason: String| EmbedError::Malformed { reason };
     let mut parser = Parser::new(0);
     let mut offset = 0;
@@ -73,7 +79,7 @@ fn find(component: &[u8]) -> Result<Vec<Found<'_>>, EmbedError> {
                     )));
                 }
             }
-            Payload::CustomSection(reader) if reader.name() == SECTION_NAME => found.push(Found {
+            Payload::CustomSection(reader) if reader.name() == name => found.push(Found {
                 section: start..offset,
                 payload: reader.data(),
             }),
@@ -97,7 +103,7 @@ fn leb128(out: &mut Vec<u8>, mut value: usize) {
 }
 
 /// Encodes a custom section: id 0, size, name length, name, payload.
-fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
     let mut content = Vec::with_capacity(5 + name.len() + payload.len());
     leb128(&mut content, name.len());
     content.extend_from_slice(name.as_bytes());

@@ -82,6 +82,24 @@ pub(super) async fn review_policy(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct SigningPolicyBody {
+    /// `null`: the operator's policy.
+    policy: Option<crate::signing::SigningPolicy>,
+}
+
+/// A community admin may only make the operator's signing policy stricter (checked by
+/// `Plaza::set_signing_policy`), so this is an admin route, not an operator one.
+pub(super) async fn signing_policy(
+    State(state): State<Arc<AppState>>,
+    ApiPath(c): ApiPath<String>,
+    JsonBody(body): JsonBody<SigningPolicyBody>,
+) -> ApiResult<Json<CommunityRecord>> {
+    state.plaza.set_signing_policy(&c, body.policy)?;
+    Ok(Json(community(&state, &c)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct AuditParams {
     plugin: Option<String>,
     limit: Option<usize>,

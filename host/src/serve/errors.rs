@@ -47,6 +47,12 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 422: a well-formed package the signing policy or key continuity refuses; the message
+    /// names the rule.
+    pub fn package_refused(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "package-refused", message)
+    }
+
     /// 404: no such community, plugin, dead letter, token or route.
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
@@ -134,6 +140,9 @@ impl From<PlazaError> for ApiError {
             | PlazaError::BadConfig { .. }
             | PlazaError::BadLimit { .. }
             | PlazaError::BadSecret { .. } => ApiError::bad_request(message),
+            PlazaError::BadSigningPolicy { .. } => ApiError::bad_request(message),
+            // The package is well formed but the signing policy or key continuity refuses it.
+            PlazaError::Signature { .. } => ApiError::package_refused(message),
             PlazaError::Store(store) => store.into(),
             PlazaError::Other(_) => ApiError::internal(message),
         }

@@ -199,6 +199,13 @@ pub(super) fn routes() -> Vec<Route> {
             communities::review_policy,
         ),
         route(
+            Method::PUT,
+            "/v1/communities/{c}/signing-policy",
+            Community,
+            Json,
+            communities::signing_policy,
+        ),
+        route(
             Method::GET,
             "/v1/communities/{c}/audit",
             Community,

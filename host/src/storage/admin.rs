@@ -16,6 +16,10 @@ pub struct CommunityRecord {
     /// What happens to a message when a review hook fails or runs over budget.
     #[serde(default)]
     pub review_fail_policy: ReviewFailPolicy,
+    /// The community's own signing policy, stricter than the operator's; `None`: the
+    /// operator's.
+    #[serde(default)]
+    pub signing_policy: Option<crate::signing::SigningPolicy>,
 }
 
 /// What happens to a message when a review hook fails or runs over its budget.
@@ -272,6 +276,13 @@ pub trait AdminStore: Send + Sync {
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
     /// Sets a community's review fail policy; `NotFound` for an unknown community.
     fn set_review_fail_policy(&self, community: &str, policy: ReviewFailPolicy) -> Result<(), StoreError>;
+    /// Sets a community's own signing policy (`None`: the operator's); `NotFound` for an
+    /// unknown community. Whether it is stricter is the caller's check.
+    fn set_signing_policy(
+        &self,
+        community: &str,
+        policy: Option<crate::signing::SigningPolicy>,
+    ) -> Result<(), StoreError>;
     /// An install's circuit breaker (`None`: never tripped, i.e. closed).
     fn breaker(&self, community: &str, plugin_id: &str) -> Result<Option<BreakerRecord>, StoreError>;
     /// Stores an install's circuit breaker.

@@ -774,6 +774,7 @@ pub(super) fn admin_store_suite(s: &dyn Store) {
     packages_and_installs(s);
     audit(s);
     review_fail_policies(s);
+    signing_policies(s);
     breakers(s);
     uninstall_takes_the_breaker(s);
 }
@@ -793,11 +794,13 @@ fn communities(s: &dyn Store) {
                 id: "alpha".into(),
                 created_ms: 10,
                 review_fail_policy: ReviewFailPolicy::FailOpen,
+                signing_policy: None,
             },
             CommunityRecord {
                 id: "beta".into(),
                 created_ms: 20,
                 review_fail_policy: ReviewFailPolicy::FailOpen,
+                signing_policy: None,
             },
         ]
     );
@@ -1034,6 +1037,7 @@ fn review_fail_policies(s: &dyn Store) {
             id: "policy".into(),
             created_ms: 40,
             review_fail_policy: closed,
+            signing_policy: None,
         }
     );
     assert_eq!(policies(s)[0], ("alpha".to_string(), open), "others keep theirs");
@@ -1054,6 +1058,40 @@ fn review_fail_policies(s: &dyn Store) {
     s.set_review_fail_policy("policy", open).unwrap();
     assert_eq!(policies(s)[2].1, open);
     s.set_review_fail_policy("policy", closed).unwrap();
+}
+
+fn signing_policies(s: &dyn Store) {
+    use crate::signing::SigningPolicy;
+    let of = |s: &dyn Store, id: &str| {
+        s.communities()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap()
+            .signing_policy
+    };
+    assert_eq!(
+        of(s, "policy"),
+        None,
+        "communities follow the operator until they choose"
+    );
+    let before = s.admin_generation().unwrap();
+    s.set_signing_policy("policy", Some(SigningPolicy::DeveloperSigned))
+        .unwrap();
+    assert_ne!(s.admin_generation().unwrap(), before);
+    assert_eq!(of(s, "policy"), Some(SigningPolicy::DeveloperSigned));
+    assert_eq!(of(s, "alpha"), None, "others keep theirs");
+    assert_eq!(
+        policies(s)[2].1,
+        ReviewFailPolicy::FailClosed,
+        "the review fail policy is untouched"
+    );
+    s.set_signing_policy("policy", None).unwrap();
+    assert_eq!(of(s, "policy"), None);
+    let err = s
+        .set_signing_policy("nowhere", Some(SigningPolicy::PlatformReviewed))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
 /// An installed plugin in a fresh community, for the breaker and cursor sections.

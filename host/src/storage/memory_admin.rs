@@ -107,6 +107,7 @@ impl AdminStore for MemoryStore {
                     id: id.to_string(),
                     created_ms: now_ms,
                     review_fail_policy: ReviewFailPolicy::default(),
+                    signing_policy: None,
                 },
             );
             Ok(())
@@ -220,6 +221,22 @@ impl AdminStore for MemoryStore {
                 .get_mut(community)
                 .ok_or_else(|| no_community(community))?;
             record.review_fail_policy = policy;
+            Ok(())
+        })
+    }
+
+    fn set_signing_policy(
+        &self,
+        community: &str,
+        policy: Option<crate::signing::SigningPolicy>,
+    ) -> Result<(), StoreError> {
+        self.admin.write(|a| {
+            a.generation += 1;
+            let record = a
+                .communities
+                .get_mut(community)
+                .ok_or_else(|| no_community(community))?;
+            record.signing_policy = policy;
             Ok(())
         })
     }

@@ -951,17 +951,27 @@ impl AdminStore for SqliteStore {
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError> {
         self.read("listing communities", |conn| {
             let rows = conn
-                .prepare_cached("SELECT id, created_ms, review_fail_policy FROM communities ORDER BY id")?
+                .prepare_cached(
+                    "SELECT id, created_ms, review_fail_policy, signing_policy FROM communities ORDER BY id",
+                )?
                 .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
-                .map(|(id, created_ms, policy)| {
+                .map(|(id, created_ms, policy, signing)| {
                     Ok(CommunityRecord {
                         id,
                         created_ms: from_db(created_ms),
                         review_fail_policy: from_variant_name(policy, "review fail policy")?,
+                        signing_policy: signing
+                            .map(|name| from_variant_name(name, "signing policy"))
+                            .transpose()?,
                     })
                 })
                 .collect()
@@ -1180,6 +1190,25 @@ impl AdminStore for SqliteStore {
             let updated = conn
                 .prepare_cached("UPDATE communities SET review_fail_policy = ?2 WHERE id = ?1")?
                 .execute(params![community, variant_name(&policy)?])?;
+            if updated == 0 {
+                return Err(no_community(community).into());
+            }
+            Ok(())
+        })
+    }
+
+    fn set_signing_policy(
+        &self,
+        community: &str,
+        policy: Option<crate::signing::SigningPolicy>,
+    ) -> Result<(), StoreError> {
+        let doing = format!("setting the signing policy of community `{community}`");
+        self.write(&doing, |conn| {
+            bump_admin_generation(conn)?;
+            let name = policy.as_ref().map(variant_name).transpose()?;
+            let updated = conn
+                .prepare_cached("UPDATE communities SET signing_policy = ?2 WHERE id = ?1")?
+                .execute(params![community, name])?;
             if updated == 0 {
                 return Err(no_community(community).into());
             }

@@ -124,11 +124,13 @@ fn print_status(s: &PluginStatus) {
         let mark = if r.granted { "granted" } else { "not granted" };
         println!("  {:<24} {:<12} {}", r.capability.to_string(), mark, r.reason);
     }
+    println!("  signing: {}", crate::signing::describe(&s.signing));
     if let Some(p) = &s.pending_upgrade {
         println!("  upgrade to {} waits for approval; it adds:", p.version);
         for r in &p.added {
             println!("    {:<22} {}", r.capability.to_string(), r.reason);
         }
+        println!("    signing: {}", crate::signing::describe(&p.signing));
     }
     let b = &s.breaker;
     let retry = b

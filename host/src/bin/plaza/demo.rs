@@ -11,6 +11,8 @@ use plaza_host::event::ConfigEntry;
 use plaza_host::event::{parse_jsonl, EventDefaults, EventKind};
 use plaza_host::runtime::report::LogLevel;
 use plaza_host::runtime::Plugin;
+use plaza_host::signing::sign::{sign_developer, stamp_review};
+use plaza_host::signing::SecretKey;
 use plaza_host::storage::admin::AuditQuery;
 use plaza_host::{Capability, GrantSet, InvocationReport, Plaza, PlazaConfig};
 use tempfile::TempDir;
@@ -141,7 +143,47 @@ fn headline(kind: &EventKind) -> String {
     }
 }
 
-async fn load(plaza: &Plaza, dir: &Path, file: &str, t: &Transcript) -> anyhow::Result<Arc<Plugin>> {
+/// The demo's own developer and platform keys: the sample plugins are signed and stamped as
+/// reviewed in memory, so the demo host runs with the production policy (`platform-reviewed`).
+struct DemoKeys {
+    developer: SecretKey,
+    platform: SecretKey,
+}
+
+impl DemoKeys {
+    fn new() -> anyhow::Result<Self> {
+        Ok(DemoKeys {
+            developer: SecretKey::generate()?,
+            platform: SecretKey::generate()?,
+        })
+    }
+
+    /// Writes an `operator.toml` trusting the demo platform key into a data directory that has
+    /// none; an operator's own file is left alone (and applies).
+    fn configure(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let path = plaza_host::operator::OperatorConfig::path_for(data_dir);
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let text = format!(
+            "# Written by `plaza demo`: trusts the demo's platform key only.\n[signing]\npolicy = \"platform-reviewed\"\ntrusted_platform_keys = [\"{}\"]\n",
+            self.platform.public()
+        );
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// `bytes` signed by the demo developer and stamped by the demo platform.
+    fn sign(&self, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let signed = sign_developer(bytes, &self.developer, None, now)?;
+        Ok(stamp_review(&signed, &self.platform, None, now)?)
+    }
+}
+
+async fn load(plaza: &Plaza, dir: &Path, file: &str, keys: &DemoKeys, t: &Transcript) -> anyhow::Result<Arc<Plugin>> {
     let path = dir.join(file);
     if !path.exists() {
         anyhow::bail!(
@@ -149,7 +191,11 @@ async fn load(plaza: &Plaza, dir: &Path, file: &str, t: &Transcript) -> anyhow::
             path.display()
         );
     }
-    let plugin = plaza.load_plugin_file(&path).await?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let signed = keys
+        .sign(&bytes)
+        .with_context(|| format!("signing {}", path.display()))?;
+    let plugin = plaza.load_plugin(&signed, &path.display().to_string()).await?;
     t.say(format!(
         "  loaded {:<12} {}  ({} KiB, compiled in {} ms, cache {:?}) — {}",
         plugin.name,
@@ -158,6 +204,10 @@ async fn load(plaza: &Plaza, dir: &Path, file: &str, t: &Transcript) -> anyhow::
         plugin.compile_ms,
         plugin.cache,
         plugin.description
+    ));
+    t.say(format!(
+        "               {}",
+        crate::signing::describe(&plaza.signing_status(&plugin))
     ));
     Ok(plugin)
 }
@@ -188,6 +238,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_path_buf()
         }
     };
+    let keys = DemoKeys::new()?;
+    keys.configure(&data_dir)?;
     let plaza = Plaza::open(&data_dir, PlazaConfig::for_data_dir(&data_dir)?)
         .await
         .context("starting the Plaza host")?;
@@ -198,7 +250,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     ));
     let mut plugins = Vec::new();
     for file in PLUGINS {
-        plugins.push(load(&plaza, &args.plugins_dir, file, &t).await?);
+        plugins.push(load(&plaza, &args.plugins_dir, file, &keys, &t).await?);
     }
 
     t.say(format!(

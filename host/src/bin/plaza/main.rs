@@ -12,6 +12,7 @@ mod print;
 mod run;
 mod secret;
 mod serve;
+mod signing;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,50 @@ Examples:
 Examples:
   plaza package target/wasm32-wasip2/release/poll.wasm --manifest sample-plugins/poll/plaza.toml -o poll.wasm")]
     Package(package::PackageArgs),
+    /// Create an Ed25519 key pair for signing packages (the private key file is mode 0600).
+    #[command(after_help = "Example:\n  plaza keygen -o ~/.plaza/dev.key      (also writes ~/.plaza/dev.key.pub)")]
+    Keygen(signing::KeygenArgs),
+    /// Sign a packaged plugin with the developer's key (covers every byte, manifest included).
+    #[command(after_help = "\
+Examples:
+  plaza sign poll.wasm --key ~/.plaza/dev.key
+  plaza sign poll.wasm --key new.key --endorsement new.endorsement.json   (after a key rotation)")]
+    Sign(signing::SignArgs),
+    /// Platform review: stamp a developer-signed package as reviewed with the platform key.
+    #[command(after_help = "Example:\n  plaza review approve poll.wasm --key platform.key")]
+    Review {
+        #[command(subcommand)]
+        command: signing::ReviewCommand,
+    },
+    /// Developer keys: endorse a new key with the old one (key rotation).
+    #[command(after_help = "Example:\n  plaza key endorse --old old.key --new new.key.pub -o new.endorsement.json")]
+    Key {
+        #[command(subcommand)]
+        command: signing::KeyCommand,
+    },
+    /// Show a package's signatures and whether this host's signing policy accepts it.
+    #[command(after_help = "Examples:\n  plaza verify poll.wasm\n  plaza verify poll.wasm -c rust-lovers --json")]
+    Verify {
+        /// The package.
+        package: std::path::PathBuf,
+        /// Check against this community's policy (it may be stricter than the operator's).
+        #[arg(long, short)]
+        community: Option<String>,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Set a community's signing policy, stricter than the operator's; `operator` follows the
+    /// operator's again.
+    #[command(after_help = "Example:\n  plaza signing-policy -c rust-lovers platform-reviewed")]
+    SigningPolicy {
+        /// The community.
+        #[arg(long, short)]
+        community: String,
+        /// unsigned-allowed, developer-signed, platform-reviewed, or operator.
+        policy: String,
+        #[command(flatten)]
+        common: admin::Common,
+    },
     /// Create or list communities.
     #[command(after_help = "\
 Examples:
@@ -313,6 +358,20 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Demo(args) => demo::demo(args).await,
             Command::Package(args) => package::package(args).await,
+            Command::Keygen(args) => signing::keygen(args),
+            Command::Sign(args) => signing::sign(args),
+            Command::Review { command } => signing::review(command),
+            Command::Key { command } => signing::key(command),
+            Command::Verify {
+                package,
+                community,
+                common,
+            } => signing::verify_package(common, package, community).await,
+            Command::SigningPolicy {
+                community,
+                policy,
+                common,
+            } => signing::signing_policy(common, community, policy).await,
             Command::Community { command, common } => admin::community(common, command).await,
             Command::Install { args, common } => admin::install(common, args).await,
             Command::Grant {

@@ -183,12 +183,16 @@ function auditWords(e) {
     case "dead-letter": return "Gave up on an event";
     case "dead-letter-replay": return "A failed event was sent again";
     case "review-policy": return "Message review policy changed";
+    case "signing-policy": return "Package signing policy changed";
+    case "install-refused": return `Install refused: ${e.detail}`;
+    case "upgrade-refused": return `Upgrade refused: ${e.detail}`;
+    case "key-rotated": return `The developer moved to a new signing key: ${e.detail}`;
     default: return e.kind;
   }
 }
 
 function auditTone(kind) {
-  if (["denied", "failure", "breaker-open", "dead-letter"].includes(kind)) return "bad";
+  if (["denied", "failure", "breaker-open", "dead-letter", "install-refused", "upgrade-refused"].includes(kind)) return "bad";
   if (["disable", "revoke", "reject-upgrade", "uninstall", "upgrade-pending"].includes(kind)) return "warn";
   return "";
 }
@@ -879,6 +883,7 @@ async function renderPlugin(community, plugin, current) {
 
   const h2 = pl.health ?? {};
   const lim = pl.limits;
+  const signing = signingSection(pl.signing);
   setMain(
     h("p", { class: "back" }, h("a", { href: href(community, "plugins"), testid: "back-to-plugins" }, "← All plugins")),
     h("div", { class: "page-head inline" },
@@ -899,6 +904,7 @@ async function renderPlugin(community, plugin, current) {
       permissions.length
         ? h("ul", { class: "permissions" }, permissions)
         : h("p", { class: "empty" }, `${name} asks for no permissions.`)),
+    signing,
     h("section", { class: "card", testid: "delivery-section", "aria-labelledby": "deliv-h" },
       h("h2", { id: "deliv-h" }, "Events and health"),
       h("ul", { class: "facts" }, deliveryItems),
@@ -918,6 +924,29 @@ async function renderPlugin(community, plugin, current) {
           h("li", {}, `Storage space: up to ${formatBytes(lim.kv_quota_bytes)}`)))
       : null,
   );
+}
+
+/** Who wrote the serving package and whether the platform reviewed it (docs/signing.md). */
+function signingSection(sg) {
+  if (!sg) return null;
+  const review = {
+    "reviewed": ["good", "Reviewed by the platform"],
+    "untrusted-reviewer": ["warn", "Reviewed by a key this host does not trust"],
+    "unreviewed": ["warn", "Not reviewed by the platform"],
+    "invalid": ["bad", "Its signatures do not verify"],
+  }[sg.review] ?? ["warn", sg.review];
+  const items = [
+    h("li", { testid: "developer-key" }, sg.developer_key
+      ? ["Signed by developer key ", h("code", {}, sg.developer_key), sg.signed_ms ? ` on ${formatTime(sg.signed_ms)}` : ""]
+      : "Not signed by its developer"),
+  ];
+  if (sg.endorsed_by) items.push(h("li", {}, "The developer moved to this key from ", h("code", {}, sg.endorsed_by)));
+  items.push(h("li", { testid: "review-status" }, badge(review[0], review[1], "review-badge"),
+    sg.review === "reviewed" && sg.reviewed_ms ? ` on ${formatTime(sg.reviewed_ms)}` : "",
+    sg.reviewer_key ? [" by ", h("code", {}, sg.reviewer_key)] : ""));
+  return h("section", { class: "card", testid: "signing-section", "aria-labelledby": "sign-h" },
+    h("h2", { id: "sign-h" }, "Who made it"),
+    h("ul", { class: "facts" }, items));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ use crate::storage::admin::StoreError;
 pub(super) const APPLICATION_ID: i32 = 0x504c_5a41;
 
 /// The migrations, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Version 1: the admin model and community state.
 const V1: &str = r#"
@@ -287,11 +287,16 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_by_lookup ON api_tokens (lookup);
 "#;
 
-/// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than
-/// this build, then applies the missing migrations.
-/// Version 4: install secrets for outbound HTTP, sealed by the admin layer (XChaCha20-Poly1305
-/// under the operator's key, bound to community, plugin and name); never stored in the clear.
+/// Version 4: a community's own signing policy (NULL: the operator's; it may only be stricter,
+/// which the host checks when it is set).
 const V4: &str = r#"
+ALTER TABLE communities ADD COLUMN signing_policy TEXT
+    CHECK (signing_policy IN ('unsigned-allowed', 'developer-signed', 'platform-reviewed'));
+"#;
+
+/// Version 5: install secrets for outbound HTTP, sealed by the admin layer (XChaCha20-Poly1305
+/// under the operator's key, bound to community, plugin and name); never stored in the clear.
+const V5: &str = r#"
 CREATE TABLE install_secrets (
     community   TEXT    NOT NULL,
     plugin      TEXT    NOT NULL,
@@ -304,6 +309,8 @@ CREATE TABLE install_secrets (
 ) WITHOUT ROWID;
 "#;
 
+/// Brings the schema up to date in one transaction: checks it is a Plaza database no newer than
+/// this build, then applies the missing migrations.
 pub(super) fn migrate(conn: &mut Connection, location: &str) -> Result<(), StoreError> {
     let at = |doing: &'static str| move |e: rusqlite::Error| classify(location, doing, e, true);
     let not_plaza = |reason: String| StoreError::Open {

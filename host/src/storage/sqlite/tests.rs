@@ -513,11 +513,13 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
                 id: "c".into(),
                 created_ms: 1,
                 review_fail_policy: ReviewFailPolicy::FailOpen,
+                signing_policy: None,
             },
             CommunityRecord {
                 id: "d".into(),
                 created_ms: 2,
                 review_fail_policy: ReviewFailPolicy::FailOpen,
+                signing_policy: None,
             },
         ]
     );
