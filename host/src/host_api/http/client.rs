@@ -245,3 +245,95 @@ impl HttpClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::host_api::http::policy::Allowlist;
+
+    fn prepared(client: &HttpClient, url: &str) -> Prepared {
+        let allowlist = Allowlist::new(["a.example"]).unwrap();
+        Prepared {
+            method: Method::Get,
+            target: Target::parse(url, &allowlist, &client.settings().policy).unwrap(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_per_install_are_capped_and_others_are_not_held_up() {
+        // A server that accepts and never answers: each request holds its connection.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                open.push(stream);
+            }
+        });
+        let mut settings = HttpSettings::loopback_for_tests(&["a.example"]);
+        settings.limits.concurrent_connections = 1;
+        let client = Arc::new(HttpClient::new(settings).unwrap());
+        let allowlist = Arc::new(Allowlist::new(["a.example"]).unwrap());
+        let url = format!("http://a.example:{port}/");
+        let install = ("c".to_string(), "p".to_string());
+
+        let first = {
+            let (client, allowlist, request) = (client.clone(), allowlist.clone(), prepared(&client, &url));
+            let install = install.clone();
+            tokio::spawn(async move {
+                client
+                    .send(install, &allowlist, &Secrets::new(), request, Duration::from_secs(2))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = client
+            .send(
+                install,
+                &allowlist,
+                &Secrets::new(),
+                prepared(&client, &url),
+                Duration::from_millis(200),
+            )
+            .await;
+        assert!(
+            matches!(second, Err(RequestError::Busy { scope: "this install" })),
+            "{:?}",
+            second.err()
+        );
+        // Another install has its own slots: it reaches the server (and times out there).
+        let other = client
+            .send(
+                ("c".into(), "other".into()),
+                &allowlist,
+                &Secrets::new(),
+                prepared(&client, &url),
+                Duration::from_millis(200),
+            )
+            .await;
+        assert!(matches!(other, Err(RequestError::Timeout { .. })), "{:?}", other.err());
+        first.abort();
+        held.abort();
+    }
+
+    #[test]
+    fn the_per_minute_budget_refills_over_time() {
+        let mut settings = HttpSettings::default();
+        settings.limits.requests_per_minute = 12; // burst 2, one every 5 s
+        let client = HttpClient::new(settings).unwrap();
+        assert!(client.take_request("c", "p").is_ok());
+        assert!(client.take_request("c", "p").is_ok());
+        match client.take_request("c", "p") {
+            Err(RequestError::RateLimited { retry_after_ms, .. }) => {
+                assert!((4_000..=5_000).contains(&retry_after_ms), "{retry_after_ms}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        // Budgets are per install.
+        assert!(client.take_request("c", "other").is_ok());
+    }
+}
