@@ -22,6 +22,7 @@
 //! | `plaza_invocation_duration_seconds` | histogram | `plugin`, `export` | every `handle-event` and `review-message` call (wall clock, instantiation included) |
 //! | `plaza_invocation_failures_total` | counter | `plugin`, `reason` | a failed invocation, by [`FailureReason`] code |
 //! | `plaza_fuel_consumed_total` | counter | `plugin` | instructions metered, when the engine meters fuel |
+//! | `plaza_http_requests_total` | counter | `plugin`, `outcome` | an outbound `http:fetch` request: `2xx`…`5xx` by the answer's status class, or the rule that refused or failed it (`blocked-address`, `timeout`, …) |
 //! | `plaza_cpu_seconds_total` | counter | `plugin` | time the invocation ran on an executor thread (see below) |
 //! | `plaza_breaker_open` | gauge | `community`, `plugin` | at render time: 1 while the circuit breaker is not closed |
 //! | `plaza_lag_events` | gauge | `community`, `plugin` | at render time: log entries after the install's cursor |
@@ -155,6 +156,7 @@ struct State {
     failures: BTreeMap<(String, &'static str), u64>,
     fuel: BTreeMap<String, u64>,
     cpu: BTreeMap<String, Duration>,
+    http: BTreeMap<(String, String), u64>,
 }
 
 /// The host's metrics registry (see the module docs). One per [`Plaza`]; cheap to record into
@@ -216,6 +218,11 @@ impl Metrics {
         if let Some(reason) = sample.failure {
             bump(&mut state.failures, (plugin, reason.code()), 1);
         }
+    }
+
+    /// An outbound request of `plugin` ended with `outcome` (a status class or a rule code).
+    pub fn http_request(&self, plugin: &str, outcome: &str) {
+        bump(&mut self.state().http, (plugin.to_string(), outcome.to_string()), 1);
     }
 
     /// An invocation the guest finished became a failure afterwards (its effects could not be
@@ -296,6 +303,17 @@ impl Metrics {
             );
             for (plugin, n) in &state.fuel {
                 sample(&mut out, name, &[("plugin", plugin)], n);
+            }
+
+            let name = "plaza_http_requests_total";
+            header(
+                &mut out,
+                name,
+                "counter",
+                "Outbound http:fetch requests, by status class (2xx..5xx) or the rule that refused or failed them.",
+            );
+            for ((plugin, outcome), n) in &state.http {
+                sample(&mut out, name, &[("plugin", plugin), ("outcome", outcome)], n);
             }
 
             let name = "plaza_cpu_seconds_total";
@@ -477,6 +495,7 @@ mod tests {
             ("plaza_invocation_duration_seconds", "histogram"),
             ("plaza_invocation_failures_total", "counter"),
             ("plaza_fuel_consumed_total", "counter"),
+            ("plaza_http_requests_total", "counter"),
             ("plaza_cpu_seconds_total", "counter"),
             ("plaza_breaker_open", "gauge"),
             ("plaza_lag_events", "gauge"),

@@ -146,6 +146,11 @@ async fn an_allowlisted_host_is_reached_at_its_vetted_address_and_audited() {
         entry.detail
     );
     assert!(!entry.detail.contains("customer"), "{}", entry.detail);
+    let metrics = shop.plaza.render_metrics();
+    assert!(
+        metrics.contains(r#"plaza_http_requests_total{plugin="probe",outcome="2xx"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -167,6 +172,11 @@ async fn a_name_that_resolves_to_loopback_is_refused_without_the_operator_openin
     let denied = audit.iter().find(|e| e.kind == "denied").expect("a denied entry");
     assert_eq!(denied.capability.as_deref(), Some("http:fetch"));
     assert!(denied.detail.starts_with("blocked-address: GET"), "{}", denied.detail);
+    let metrics = shop.plaza.render_metrics();
+    assert!(
+        metrics.contains(r#"plaza_http_requests_total{plugin="probe",outcome="blocked-address"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

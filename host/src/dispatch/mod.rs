@@ -835,6 +835,13 @@ impl Plaza {
             fuel: fuel_consumed,
             failure: result.as_ref().err().map(|f| f.reason),
         });
+        for call in &state.http_calls {
+            let outcome = match (call.status, &call.refused) {
+                (Some(status), _) => format!("{}xx", status / 100),
+                (None, rule) => rule.clone().unwrap_or_else(|| "error".into()),
+            };
+            self.metrics.http_request(&install.plugin.name, &outcome);
+        }
         let (duration_us, cpu_us) = (duration.as_micros() as u64, cpu.as_micros() as u64);
         match &result {
             Ok(_) => tracing::debug!(duration_us, cpu_us, fuel = fuel_consumed, "invocation returned"),

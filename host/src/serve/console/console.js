@@ -184,6 +184,8 @@ function auditWords(e) {
     case "dead-letter-replay": return "A failed event was sent again";
     case "review-policy": return "Message review policy changed";
     case "signing-policy": return "Package signing policy changed";
+    case "http": return /^\d+$/.test(e.outcome) ? `Web request: ${e.detail}` : `Web request stopped (${e.outcome}): ${e.detail}`;
+    case "secret": return `Secret ${e.outcome}: ${e.detail}`;
     case "install-refused": return `Install refused: ${e.detail}`;
     case "upgrade-refused": return `Upgrade refused: ${e.detail}`;
     case "key-rotated": return `The developer moved to a new signing key: ${e.detail}`;
@@ -905,6 +907,7 @@ async function renderPlugin(community, plugin, current) {
         ? h("ul", { class: "permissions" }, permissions)
         : h("p", { class: "empty" }, `${name} asks for no permissions.`)),
     signing,
+    httpSection(name, pl.http),
     h("section", { class: "card", testid: "delivery-section", "aria-labelledby": "deliv-h" },
       h("h2", { id: "deliv-h" }, "Events and health"),
       h("ul", { class: "facts" }, deliveryItems),
@@ -924,6 +927,22 @@ async function renderPlugin(community, plugin, current) {
           h("li", {}, `Storage space: up to ${formatBytes(lim.kv_quota_bytes)}`)))
       : null,
   );
+}
+
+/** Which outside services it may contact, and the names of the secrets it may use (never values). */
+function httpSection(name, http) {
+  if (!http) return null;
+  const secrets = http.secrets ?? [];
+  return h("section", { class: "card", testid: "http-section", "aria-labelledby": "http-h" },
+    h("h2", { id: "http-h" }, "Outside services"),
+    h("p", { class: "intro" }, `If allowed to make web requests, ${name} can contact only these sites:`),
+    h("ul", { class: "facts", testid: "http-hosts" }, http.hosts.map((host) => h("li", {}, h("code", {}, host)))),
+    secrets.length
+      ? h("p", { testid: "http-secrets" }, "Secrets it may send to them: ",
+        secrets.map((sec, i) => [i ? ", " : "", h("code", {}, sec.name),
+          sec.hosts.length ? ` (only to ${sec.hosts.join(", ")})` : ""]),
+        ". Their values are never shown.")
+      : h("p", { class: "help", testid: "http-secrets" }, "No secrets are set. Set them with plaza secret set or the API."));
 }
 
 /** Who wrote the serving package and whether the platform reviewed it (docs/signing.md). */
