@@ -9,7 +9,8 @@
 //! - [`engine`]: the shared wasmtime [`Engine`](wasmtime::Engine) (pooling allocator, epoch
 //!   ticker) and the on-disk compiled-component cache.
 //! - [`runtime`]: loading a plugin (compile, link, `InstancePre`), inspecting it, and running one
-//!   invocation in a fresh, limited instance with an inert WASI context.
+//!   invocation in a fresh, limited instance with an inert WASI context (or, for plugins that
+//!   opt in, in a bounded reused instance of the same install).
 //! - [`dispatch`]: the [`Plaza`] facade: routing events to the installs that subscribed and hold
 //!   the grants, member pseudonyms, the review hook, timers, and applying an invocation's
 //!   effects only when it succeeded.

@@ -125,6 +125,11 @@ pub async fn probe_with_manifest(plaza: &Plaza, caps: &[&str], events: &[&str]) 
 /// The probe component with a manifest embedded that requests `commands` and `caps`, offers
 /// its commands and subscribes to `events`.
 pub async fn packaged_probe(plaza: &Plaza, caps: &[&str], events: &[&str]) -> Vec<u8> {
+    packaged_probe_with(plaza, caps, events, "").await
+}
+
+/// Like [`packaged_probe`], with `extra` TOML appended to the manifest (e.g. `[isolation]`).
+pub async fn packaged_probe_with(plaza: &Plaza, caps: &[&str], events: &[&str], extra: &str) -> Vec<u8> {
     let probe = load(plaza, plaza_tests::PROBE).await;
     let mut text = String::from(
         "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"0.1.0\"\nauthors = [\"tests\"]\n\
@@ -141,6 +146,7 @@ pub async fn packaged_probe(plaza: &Plaza, caps: &[&str], events: &[&str]) -> Ve
             c.name
         ));
     }
+    text.push_str(extra);
     let bytes = std::fs::read(plaza_tests::PROBE).unwrap();
     plaza_host::manifest::embed::embed(&bytes, &text).unwrap()
 }

@@ -14,6 +14,7 @@ mod library;
 mod merchant;
 mod metrics;
 mod o2o;
+mod reuse;
 mod sample_plugins;
 mod serve;
 mod signing;

@@ -8,6 +8,8 @@
 //! also installs Debian's headless Chromium and ChromeDriver when they are missing, for the web
 //! console's browser tests.
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -21,12 +23,14 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("plugins") => ensure_wasm_target().and_then(|()| build_plugins()),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <demo|test|plugins> [extra args]\n\
                  \n  demo      build the sample plugins and the host, run the demo community\
                  \n  test      run the whole test suite (extra args go to `cargo test`)\
-                 \n  plugins   build the sample plugins into target/{WASM_TARGET}/{PROFILE}/"
+                 \n  plugins   build the sample plugins into target/{WASM_TARGET}/{PROFILE}/\
+                 \n  bench     build the benchmark fixtures, run `plaza bench` (extra args go to it)"
             );
             return ExitCode::from(2);
         }
@@ -65,16 +69,21 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// Adds the wasm target through rustup when it is not installed.
 fn ensure_wasm_target() -> Result<(), String> {
+    ensure_target(WASM_TARGET)
+}
+
+/// Adds a compilation target through rustup when it is not installed.
+fn ensure_target(target: &str) -> Result<(), String> {
     let sysroot = Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
         .map_err(|e| format!("cannot run rustc: {e}"))?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
+    if Path::new(&sysroot).join("lib/rustlib").join(target).exists() {
         return Ok(());
     }
-    eprintln!("xtask: the {WASM_TARGET} target is missing; adding it with rustup");
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+    eprintln!("xtask: the {target} target is missing; adding it with rustup");
+    run(Command::new("rustup").args(["target", "add", target]))
 }
 
 fn build_plugins() -> Result<(), String> {

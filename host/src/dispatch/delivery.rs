@@ -202,9 +202,8 @@ impl Plaza {
         let (community, plugin) = (install.community.as_str(), install.plugin.name.as_str());
         let (mut report, actions) = self.run_handler(install, event).await;
         if report.outcome.is_ok() {
-            let mut shown = report.clone();
-            shown.actions = actions.clone();
-            let audit = self.audit_entries(install, &shown);
+            report.actions = actions;
+            let audit = self.audit_entries(install, &report);
             let commit = Commit {
                 community,
                 plugin,
@@ -212,15 +211,15 @@ impl Plaza {
                 to: entry.sequence,
                 event_id: &event.meta.id,
                 now_ms,
-                actions: &actions,
+                actions: &report.actions,
                 audit: &audit,
             };
             match self.store.commit(&commit) {
                 Ok(true) => {
                     self.metrics.delivery(community, plugin, DeliveryOutcome::Ok);
-                    tracing::debug!(sequence = entry.sequence, actions = actions.len(), "delivered");
-                    self.after_invocation(install, &shown, now_ms);
-                    return Ok(Delivered::Committed(shown));
+                    tracing::debug!(sequence = entry.sequence, actions = report.actions.len(), "delivered");
+                    self.after_invocation(install, &report, now_ms);
+                    return Ok(Delivered::Committed(report));
                 }
                 Ok(false) => return Ok(Delivered::Superseded),
                 Err(e) => {
@@ -228,7 +227,7 @@ impl Plaza {
                     self.metrics.invocation_failed(plugin, FailureReason::StoreFailed);
                     report.outcome =
                         Outcome::Failed(Failure::store_failed(format!("committing the effects failed: {e}")));
-                    report.discarded_actions = actions.len();
+                    report.discarded_actions = std::mem::take(&mut report.actions).len();
                 }
             }
         }

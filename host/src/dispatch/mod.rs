@@ -152,6 +152,10 @@ pub struct Plaza {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) installs: RwLock<BTreeMap<String, Vec<Install>>>,
     pub(crate) pseudonyms: Pseudonyms,
+    /// Pseudonyms already in the store.
+    remembered: pseudonym::Remembered,
+    /// Limits of installs without overrides, one per plugin version (by digest).
+    shared_limits: Mutex<HashMap<String, Arc<Limits>>>,
     rate: Arc<RateLimiter>,
     /// Lifecycle events made per community, for their ids.
     sequences: Mutex<HashMap<String, u64>>,
@@ -213,6 +217,8 @@ impl Plaza {
             store,
             installs: RwLock::new(BTreeMap::new()),
             pseudonyms: Pseudonyms::new(secret),
+            remembered: pseudonym::Remembered::default(),
+            shared_limits: Mutex::new(HashMap::new()),
             rate: Arc::new(RateLimiter::new()),
             sequences: Mutex::new(HashMap::new()),
             breaker_settings: config.breaker,
@@ -231,6 +237,17 @@ impl Plaza {
     /// The operator's outbound HTTP settings, as `plaza status` shows them.
     pub fn http_summary(&self) -> crate::host_api::http::HttpSummary {
         self.http.settings().summary()
+    }
+
+    /// Logs the outbound HTTP policy once at start-up: at `warn` when the operator loosened it,
+    /// so a long-running service says so where operators look.
+    pub fn log_http_policy(&self) {
+        let http = self.http_summary();
+        if http.loosened {
+            tracing::warn!("outbound HTTP is looser than the defaults: {http}");
+        } else {
+            tracing::info!("outbound HTTP: {http}");
+        }
     }
 
     /// The runtime (engine, linker, default limits).
@@ -277,6 +294,9 @@ impl Plaza {
 
     /// Replaces the cached install (after the store has been updated).
     pub(crate) fn cache_install(&self, install: Install) {
+        // Any change to an install (version, config, grants, limits) starts a reused
+        // instance afresh.
+        self.runtime.forget_warm(&install.community, &install.plugin.name);
         let mut all = self.installs.write().unwrap_or_else(|e| e.into_inner());
         let list = all.entry(install.community.clone()).or_default();
         match list.iter_mut().find(|i| i.plugin.name == install.plugin.name) {
@@ -286,6 +306,9 @@ impl Plaza {
     }
 
     pub(crate) fn uncache_install(&self, community: &str, plugin: &str) {
+        self.runtime.forget_warm(community, plugin);
+        // Uninstalling deletes its pseudonyms from the store.
+        self.remembered.clear();
         let mut all = self.installs.write().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = all.get_mut(community) {
             list.retain(|i| i.plugin.name != plugin);
@@ -295,6 +318,19 @@ impl Plaza {
     /// Limits for an install: host defaults, changed by what the manifest asks for, within the
     /// operator's maximums.
     pub(crate) fn limits_for(&self, plugin: &Plugin, overrides: &LimitOverrides) -> Arc<Limits> {
+        if *overrides != LimitOverrides::default() {
+            return Arc::new(self.compute_limits(plugin, overrides));
+        }
+        // Most installs keep their plugin version's limits: one shared copy per version, so a
+        // million installs do not hold a million copies.
+        let mut shared = self.shared_limits.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .entry(plugin.digest.clone())
+            .or_insert_with(|| Arc::new(self.compute_limits(plugin, overrides)))
+            .clone()
+    }
+
+    fn compute_limits(&self, plugin: &Plugin, overrides: &LimitOverrides) -> Limits {
         use crate::runtime::limits::{MAX_CPU_MS, MAX_KV_QUOTA_BYTES, MAX_WALL_CLOCK_MS};
         let mut limits = (**self.runtime.limits()).clone();
         let max_memory = self.runtime.engine().settings().max_memory_bytes;
@@ -345,7 +381,8 @@ impl Plaza {
         if let Some(min) = m.schedule_min_interval_ms() {
             limits.min_timer_ms = limits.min_timer_ms.max(min);
         }
-        Arc::new(limits)
+        limits.reuse = m.isolation.reuse_policy();
+        limits
     }
 
     /// A lifecycle event the host creates for one install. It is not a log position: it
@@ -394,7 +431,7 @@ impl Plaza {
             )));
         }
         let community = event.meta.community.clone();
-        self.installs(&community)?;
+        let installs = self.installs(&community)?;
         let mut event = event;
         let appended = self.append_events(std::slice::from_ref(&event))?[0];
         event.meta.sequence = appended.sequence;
@@ -406,11 +443,15 @@ impl Plaza {
                 duplicate: true,
             });
         }
-        let invocations = self.pump_community(&community, event.meta.timestamp_ms).await?;
+        let mut invocations = Vec::new();
+        for install in &installs {
+            self.pump(install, event.meta.timestamp_ms, usize::MAX, &mut invocations)
+                .await?;
+        }
         let mut held = Vec::new();
-        for install in self.installs(&community)?.into_iter().filter(|i| i.enabled) {
+        for install in installs.iter().filter(|i| i.enabled) {
             let cursor = self.store.cursor(&community, &install.plugin.name)?.unwrap_or_default();
-            if cursor.sequence < appended.sequence && routing::route(&event, &install).is_some() {
+            if cursor.sequence < appended.sequence && routing::route(&event, install).is_some() {
                 held.push(install.plugin.name.clone());
             }
         }
@@ -747,8 +788,17 @@ impl Plaza {
             pairs.push((p.clone(), member.to_string()));
             p
         });
-        if let Err(e) = self.store.remember_pseudonyms(community, plugin, &pairs) {
-            tracing::error!("remembering pseudonyms for {plugin} in {community}: {e:#}");
+        let unseen: Vec<(String, String)> = self
+            .remembered
+            .unseen(community, plugin, &pairs)
+            .into_iter()
+            .cloned()
+            .collect();
+        if !unseen.is_empty() {
+            match self.store.remember_pseudonyms(community, plugin, &unseen) {
+                Ok(()) => self.remembered.stored(community, plugin, &unseen),
+                Err(e) => tracing::error!("remembering pseudonyms for {plugin} in {community}: {e:#}"),
+            }
         }
         mapped
     }
@@ -766,10 +816,7 @@ impl Plaza {
             rate: self.rate.clone(),
             http: Some(crate::host_api::http::HttpAccess {
                 client: self.http.clone(),
-                allowlist: Arc::new(
-                    crate::host_api::http::policy::Allowlist::new(install.plugin.manifest.http_hosts())
-                        .unwrap_or_default(),
-                ),
+                allowlist: install.plugin.http_allowlist(),
                 secrets: self.vault.clone(),
             }),
         }
@@ -818,7 +865,7 @@ impl Plaza {
     ) -> (InvocationReport, Vec<Action>, Option<CallOutput>) {
         let Execution {
             result,
-            state,
+            record: state,
             duration,
             cpu,
             fuel_consumed,
@@ -912,7 +959,7 @@ impl Plaza {
         event_type: &str,
         execution: Execution,
     ) -> (InvocationReport, Option<CallOutput>) {
-        let now_ms = execution.state.call.now_ms;
+        let now_ms = execution.record.call.now_ms;
         let (report, actions, output) = self.assess(install, event_type, execution);
         let ok = report.outcome.is_ok();
         let report = self.apply_and_audit(install, report, actions, now_ms);

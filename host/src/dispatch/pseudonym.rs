@@ -53,6 +53,56 @@ impl Pseudonyms {
     }
 }
 
+/// The pseudonyms this process already stored, so the event path writes each one once rather
+/// than with every event. Bounded: it starts over past [`Self::MAX`] entries (a forgotten one
+/// is only written again, which the store ignores).
+#[derive(Default)]
+pub struct Remembered {
+    seen: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
+
+impl Remembered {
+    const MAX: usize = 1 << 18;
+
+    /// Of `pairs` (pseudonym, member), those not yet stored for (community, plugin).
+    pub fn unseen<'a>(
+        &self,
+        community: &str,
+        plugin: &str,
+        pairs: &'a [(String, String)],
+    ) -> Vec<&'a (String, String)> {
+        use std::hash::{Hash, Hasher};
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > Self::MAX {
+            seen.clear();
+        }
+        pairs
+            .iter()
+            .filter(|(pseudonym, _)| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (community, plugin, pseudonym).hash(&mut h);
+                !seen.contains(&h.finish())
+            })
+            .collect()
+    }
+
+    /// Marks pairs as stored.
+    pub fn stored(&self, community: &str, plugin: &str, pairs: &[(String, String)]) {
+        use std::hash::{Hash, Hasher};
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (pseudonym, _) in pairs {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (community, plugin, pseudonym).hash(&mut h);
+            seen.insert(h.finish());
+        }
+    }
+
+    /// Forgets everything (an install was removed, and the store with it its pseudonyms).
+    pub fn clear(&self) {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// Rewrites every member id in `event` with `map`, collecting (pseudonym, member) pairs.
 pub fn map_event(event: &Event, map: &mut dyn FnMut(&str) -> String) -> Event {
     let mut m = |id: &String| map(id);

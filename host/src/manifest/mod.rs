@@ -161,6 +161,16 @@ pub struct Manifest {
     /// ```
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
+    /// How instances are isolated between events. Absent: a fresh instance per event.
+    ///
+    /// ```toml
+    /// [isolation]
+    /// mode = "reuse"
+    /// max-events = 1000
+    /// max-seconds = 60
+    /// ```
+    #[serde(default, skip_serializing_if = "Isolation::is_fresh")]
+    pub isolation: Isolation,
     /// The file it came from, for error messages.
     #[serde(skip)]
     origin: String,
@@ -472,6 +482,64 @@ impl fmt::Display for ConfigValue {
     }
 }
 
+/// The `[isolation]` table: whether one instance may serve several events of one community.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table like { mode = \"reuse\", max-events = 1000, max-seconds = 60 }"
+)]
+pub struct Isolation {
+    /// `fresh` (the default): every event gets a new instance, nothing carries over.
+    /// `reuse`: one instance serves up to `max-events` events of one community, for at most
+    /// `max-seconds`; its globals are a cache, never durable (use KV).
+    ///
+    /// ```toml
+    /// mode = "reuse"
+    /// ```
+    #[serde(default)]
+    pub mode: IsolationMode,
+    /// Events one instance serves at most (1 to 100 000; default 1 000).
+    ///
+    /// ```toml
+    /// max-events = 1000
+    /// ```
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_events: Option<u64>,
+    /// Seconds one instance lives at most (1 to 3 600; default 60).
+    ///
+    /// ```toml
+    /// max-seconds = 60
+    /// ```
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<u64>,
+}
+
+/// `[isolation] mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IsolationMode {
+    /// A fresh instance per event.
+    #[default]
+    Fresh,
+    /// Bounded reuse within one community.
+    Reuse,
+}
+
+impl Isolation {
+    fn is_fresh(&self) -> bool {
+        *self == Isolation::default()
+    }
+
+    /// The reuse policy this table asks for, if any.
+    pub fn reuse_policy(&self) -> Option<crate::runtime::limits::ReusePolicy> {
+        (self.mode == IsolationMode::Reuse).then(|| crate::runtime::limits::ReusePolicy {
+            max_events: self.max_events.unwrap_or(1_000) as u32,
+            max_age: std::time::Duration::from_secs(self.max_seconds.unwrap_or(60)),
+        })
+    }
+}
+
 /// The `[limits]` table: resources the plugin asks for; each absent field means the host's
 /// default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -593,6 +661,10 @@ impl Manifest {
         if !self.limits.is_empty() {
             out.push_str("\n[limits]\n");
             out.push_str(&table(&self.limits));
+        }
+        if !self.isolation.is_fresh() {
+            out.push_str("\n[isolation]\n");
+            out.push_str(&table(&self.isolation));
         }
         out
     }

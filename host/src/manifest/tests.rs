@@ -52,6 +52,11 @@ description = "Where results go"
 [limits]
 memory-mb = 32
 cpu-ms = 100
+
+[isolation]
+mode = "reuse"
+max-events = 500
+max-seconds = 30
 "#;
 
 const MINIMAL: &str = r#"
@@ -232,7 +237,9 @@ fn to_toml_uses_the_documented_layout() {
         "{written}"
     );
     assert!(
-        written.ends_with("\n[limits]\nmemory-mb = 32\ncpu-ms = 100\n"),
+        written.ends_with(
+            "\n[limits]\nmemory-mb = 32\ncpu-ms = 100\n\n[isolation]\nmode = \"reuse\"\nmax-events = 500\nmax-seconds = 30\n"
+        ),
         "{written}"
     );
     let minimal = Manifest::from_toml(MINIMAL, "plaza.toml").unwrap().to_toml();
@@ -524,6 +531,25 @@ fn limit_rules() {
     assert!(error_with("\n[limits]\ncpu-ms = 0\n").ends_with("limits.cpu-ms: 0 is out of range: must be 1 to 5000 ms"));
     assert!(error_with("\n[limits]\ncpu-ms = 5001\n").ends_with("must be 1 to 5000 ms"));
     assert!(error_with("\n[limits]\nfuel = 5\n").contains("limits.fuel: unknown field `fuel`"));
+}
+
+#[test]
+fn isolation_rules() {
+    let reuse = full().isolation.reuse_policy().unwrap();
+    assert_eq!((reuse.max_events, reuse.max_age.as_secs()), (500, 30));
+    assert_eq!(
+        Manifest::from_toml(MINIMAL, "plaza.toml")
+            .unwrap()
+            .isolation
+            .reuse_policy(),
+        None
+    );
+    assert_eq!(
+        error_with("\n[isolation]\nmode = \"reuse\"\nmax-events = 0\n"),
+        "plaza.toml:11:14: isolation.max-events: 0 is out of range: must be 1 to 100000 events"
+    );
+    assert!(error_with("\n[isolation]\nmax-seconds = 7200\n").ends_with("must be 1 to 3600 s"));
+    assert!(error_with("\n[isolation]\nmode = \"shared\"\n").contains("isolation.mode: unknown variant `shared`"));
 }
 
 #[test]

@@ -22,6 +22,10 @@ pub const MIN_SCHEDULE_INTERVAL_MS: u64 = 1000;
 pub const MEMORY_MB_RANGE: (u64, u64) = (1, 256);
 /// Allowed `[limits] cpu-ms`.
 pub const CPU_MS_RANGE: (u64, u64) = (1, 5000);
+/// `[isolation] max-events`.
+pub const REUSE_EVENTS_RANGE: (u64, u64) = (1, 100_000);
+/// `[isolation] max-seconds`.
+pub const REUSE_SECONDS_RANGE: (u64, u64) = (1, 3_600);
 
 /// One broken rule: the field and what is wrong with it.
 #[derive(Debug)]
@@ -87,7 +91,20 @@ impl Manifest {
             MEMORY_MB_RANGE,
             " MiB",
         )?;
-        range(path(["limits", "cpu-ms"]), self.limits.cpu_ms, CPU_MS_RANGE, " ms")
+        range(path(["limits", "cpu-ms"]), self.limits.cpu_ms, CPU_MS_RANGE, " ms")?;
+        let isolation = &self.isolation;
+        range(
+            path(["isolation", "max-events"]),
+            isolation.max_events,
+            REUSE_EVENTS_RANGE,
+            " events",
+        )?;
+        range(
+            path(["isolation", "max-seconds"]),
+            isolation.max_seconds,
+            REUSE_SECONDS_RANGE,
+            " s",
+        )
     }
 
     fn check_plugin(&self) -> Check {

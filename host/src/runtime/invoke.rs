@@ -9,7 +9,8 @@ use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use super::limits::{sanitize, truncate_text, LimitExceeded, MAX_REPORTED_TEXT_BYTES};
 use super::plugin::Plugin;
 use super::report::{Failure, FailureReason, LogLevel};
-use super::state::{CallContext, HostState};
+use super::reuse::WarmInstance;
+use super::state::{CallContext, CallRecord, HostState};
 use super::Runtime;
 use crate::wit::latest::types::{self, HandlerError, PluginInfo, ReviewVerdict};
 
@@ -34,8 +35,8 @@ pub enum CallOutput {
 pub struct Execution {
     /// The export's answer, or why there is none.
     pub result: Result<CallOutput, Failure>,
-    /// The instance's host state after the call.
-    pub state: HostState,
+    /// What the call left behind: its context, effects, logs, denials, requests.
+    pub record: CallRecord,
     /// Wall-clock time taken.
     pub duration: Duration,
     /// Time the invocation ran on an executor thread: instantiation, guest code and the
@@ -45,9 +46,10 @@ pub struct Execution {
     pub fuel_consumed: Option<u64>,
 }
 
-/// Instantiates `plugin` afresh and makes one call, within `cpu_ms` of CPU and `wall_clock_ms`
-/// of wall-clock time (host calls included). The instance is dropped afterwards: nothing carries
-/// over to the next invocation.
+/// Makes one call within `cpu_ms` of CPU and `wall_clock_ms` of wall-clock time (host calls
+/// included), in a fresh instance of `plugin` that is dropped afterwards — or, for
+/// `handle-event` when the install's limits allow bounded reuse, in the install's warm instance
+/// (see [`super::reuse`]).
 pub async fn execute(
     runtime: &Runtime,
     plugin: &Plugin,
@@ -60,8 +62,32 @@ pub async fn execute(
     let wall_clock = Duration::from_millis(wall_clock_ms);
     let fuel = call.limits.fuel;
     let ticks = runtime.engine.ticks_for_ms(cpu_ms);
-    let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks, wall_clock_ms));
-    store.limiter(|s| &mut s.limiter);
+    let reuse = match export {
+        Call::HandleEvent(_) => call.limits.reuse,
+        _ => None,
+    };
+    let warm = reuse.and_then(|_| runtime.warm.take(&call.community, &call.plugin, &plugin.digest));
+    let (community, plugin_name) = match reuse {
+        Some(_) => (call.community.clone(), call.plugin.clone()),
+        None => (String::new(), String::new()),
+    };
+    let (mut store, warm) = match warm {
+        Some(WarmInstance {
+            mut store,
+            bindings,
+            born,
+            served,
+            ..
+        }) => {
+            store.data_mut().begin_call(call, ticks, wall_clock_ms);
+            (store, Some((bindings, born, served)))
+        }
+        None => {
+            let mut store = Store::new(runtime.engine.engine(), HostState::new(call, ticks, wall_clock_ms));
+            store.limiter(|s| &mut s.limiter);
+            (store, None)
+        }
+    };
     let metered = runtime.engine.settings().fuel;
     if metered {
         // Metering is on engine-wide: an install without a budget gets an unlimited one.
@@ -84,22 +110,29 @@ pub async fn execute(
         Ok(UpdateDeadline::Yield(1))
     });
 
-    let mut instantiated = false;
+    let (warm_bindings, born, served) = match warm {
+        Some((bindings, born, served)) => (Some(bindings), born, served),
+        None => (None, started, 0),
+    };
+    let mut instantiated = warm_bindings.is_some();
     let run = async {
-        let bindings = plugin.pre.instantiate_async(&mut store).await?;
+        let bindings = match warm_bindings {
+            Some(b) => b,
+            None => plugin.pre.instantiate_async(&mut store).await?,
+        };
         instantiated = true;
         let output = match export {
-            Call::Describe => CallOutput::Described(bindings.call_describe(&mut store).await?),
-            Call::HandleEvent(event) => match bindings.call_handle_event(&mut store, event).await? {
-                Ok(()) => CallOutput::Handled,
-                Err(e) => return Ok(Err(e)),
-            },
-            Call::Review(request) => match bindings.call_review_message(&mut store, request).await? {
-                Ok(verdict) => CallOutput::Reviewed(verdict),
-                Err(e) => return Ok(Err(e)),
-            },
+            Call::Describe => Ok(CallOutput::Described(bindings.call_describe(&mut store).await?)),
+            Call::HandleEvent(event) => bindings
+                .call_handle_event(&mut store, event)
+                .await?
+                .map(|()| CallOutput::Handled),
+            Call::Review(request) => bindings
+                .call_review_message(&mut store, request)
+                .await?
+                .map(CallOutput::Reviewed),
         };
-        wasmtime::Result::Ok(Ok(output))
+        wasmtime::Result::Ok((bindings, output))
     };
     // Polling time, summed: the time the invocation actually ran on a thread.
     let mut cpu = Duration::ZERO;
@@ -115,8 +148,10 @@ pub async fn execute(
     };
     let duration = started.elapsed();
     let fuel_consumed = fuel_before.and_then(|before| Some(before.saturating_sub(store.get_fuel().ok()?)));
-    let mut state = store.into_data();
-    let stderr_text = drain_output(&mut state);
+    let state = store.data_mut();
+    let stderr_text = drain_output(state);
+    let record = state.take_record();
+    let mut bindings_used = None;
     let result = match outcome {
         Err(_elapsed) => Err(Failure {
             reason: FailureReason::WallClock,
@@ -128,13 +163,30 @@ pub async fn execute(
             retryable: true,
             backtrace: None,
         }),
-        Ok(Ok(Ok(output))) => Ok(output),
-        Ok(Ok(Err(handler_error))) => Err(guest_error(handler_error)),
+        Ok(Ok((bindings, Ok(output)))) => {
+            bindings_used = Some(bindings);
+            Ok(output)
+        }
+        Ok(Ok((_, Err(handler_error)))) => Err(guest_error(handler_error)),
         Ok(Err(trap)) => Err(classify(&trap, instantiated, &stderr_text)),
     };
+    // Only an instance whose call returned normally may serve again, within its policy.
+    if let (Some(policy), true, Some(bindings)) = (reuse, result.is_ok(), bindings_used) {
+        let served = served + 1;
+        if served < policy.max_events && born.elapsed() < policy.max_age {
+            let warm = WarmInstance {
+                store,
+                bindings,
+                digest: plugin.digest.clone(),
+                born,
+                served,
+            };
+            runtime.warm.put(&community, &plugin_name, warm);
+        }
+    }
     Execution {
         result,
-        state,
+        record,
         duration,
         cpu,
         fuel_consumed,
@@ -153,8 +205,8 @@ fn guest_error(e: HandlerError) -> Failure {
 
 /// Moves captured stdout/stderr into log lines; returns stderr's text for trap messages.
 fn drain_output(state: &mut HostState) -> String {
-    let (stdout, stdout_cut) = state.stdout.contents();
-    let (stderr, stderr_cut) = state.stderr.contents();
+    let (stdout, stdout_cut) = state.stdout.take();
+    let (stderr, stderr_cut) = state.stderr.take();
     for (bytes, cut, source, level) in [
         (&stdout, stdout_cut, "stdout", LogLevel::Info),
         (&stderr, stderr_cut, "stderr", LogLevel::Warn),

@@ -71,6 +71,18 @@ pub struct Limits {
     /// Message budgets (default 1/s per channel with a burst of 5, 5/s per community with a
     /// burst of 20).
     pub rates: crate::host_api::rate_limit::RateLimits,
+    /// Bounded instance reuse for `handle-event`, when the plugin's manifest opts in
+    /// (`[isolation] mode = "reuse"`); `None` (the default): a fresh instance per event.
+    pub reuse: Option<ReusePolicy>,
+}
+
+/// How long one instance may serve one install's events before it is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReusePolicy {
+    /// Events one instance serves at most.
+    pub max_events: u32,
+    /// How long one instance lives at most, from its instantiation.
+    pub max_age: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -99,6 +111,7 @@ impl Default for Limits {
             resource_table_entries: 1_000,
             fuel: Some(500_000_000),
             rates: crate::host_api::rate_limit::RateLimits::default(),
+            reuse: None,
         }
     }
 }
@@ -182,6 +195,12 @@ impl Limiter {
     /// Bytes of linear memory in use now, all memories together.
     pub fn memory_used(&self) -> usize {
         self.memory_used
+    }
+
+    /// The same limiter for an instance that already holds `bytes` of memory (a reused one).
+    pub fn with_memory_used(mut self, bytes: usize) -> Self {
+        self.memory_used = bytes;
+        self
     }
 }
 

@@ -6,6 +6,7 @@ pub mod limits;
 pub mod output;
 pub mod plugin;
 pub mod report;
+pub(crate) mod reuse;
 pub mod state;
 pub mod wasi;
 
@@ -24,6 +25,8 @@ pub struct Runtime {
     pub(crate) engine: PlazaEngine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) limits: Arc<Limits>,
+    /// Idle instances of installs that reuse instances.
+    pub(crate) warm: reuse::WarmPool,
 }
 
 impl Runtime {
@@ -33,11 +36,20 @@ impl Runtime {
         let mut linker = Linker::new(engine.engine());
         crate::host_api::add_to_linker(&mut linker)?;
         wasi::add_to_linker(&mut linker)?;
+        // A quarter of the pool at most stays warm: fresh instances always find a slot.
+        let warm = reuse::WarmPool::new(engine.settings().pool_instances as usize / 4);
         Ok(Runtime {
             engine,
             linker,
             limits: Arc::new(limits),
+            warm,
         })
+    }
+
+    /// Drops an install's warm instance, if any (uninstall, upgrade, disable, reconfiguration:
+    /// the next event starts clean).
+    pub fn forget_warm(&self, community: &str, plugin: &str) {
+        self.warm.forget(community, plugin);
     }
 
     /// The engine.

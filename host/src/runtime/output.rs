@@ -30,10 +30,12 @@ impl CappedOutput {
         }
     }
 
-    /// What was written, and whether anything was dropped.
-    pub fn contents(&self) -> (Vec<u8>, bool) {
-        let b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
-        (b.bytes.clone(), b.truncated)
+    /// What was written, and whether anything was dropped; the capture starts over empty
+    /// (a reused instance's next call has its own output).
+    pub fn take(&self) -> (Vec<u8>, bool) {
+        let mut b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = std::mem::take(&mut *b);
+        (taken.bytes, taken.truncated)
     }
 
     fn append(&self, data: &[u8]) {
@@ -82,8 +84,10 @@ mod tests {
     fn keeps_first_bytes_and_flags_truncation() {
         let out = CappedOutput::new(5);
         out.append(b"abc");
-        assert_eq!(out.contents(), (b"abc".to_vec(), false));
         out.append(b"defg");
-        assert_eq!(out.contents(), (b"abcde".to_vec(), true));
+        assert_eq!(out.take(), (b"abcde".to_vec(), true));
+        out.append(b"xy");
+        assert_eq!(out.take(), (b"xy".to_vec(), false));
+        assert_eq!(out.take(), (Vec::new(), false));
     }
 }

@@ -67,6 +67,8 @@ pub struct Plugin {
     /// Time spent compiling or loading the compiled form, in milliseconds.
     pub compile_ms: u64,
     pub(crate) pre: PluginPre<super::state::HostState>,
+    /// The manifest's `http:fetch` hosts, parsed once (every invocation's call context holds them).
+    allowlist: std::sync::OnceLock<Arc<crate::host_api::http::policy::Allowlist>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -83,6 +85,15 @@ impl Plugin {
     /// Whether the plugin offers the slash command `name` (per `describe` and its manifest).
     pub fn offers_command(&self, name: &str) -> bool {
         self.commands.iter().any(|c| c.name == name) && self.manifest.offers_command(name)
+    }
+
+    /// The hosts `http:fetch` may reach, from its manifest.
+    pub fn http_allowlist(&self) -> Arc<crate::host_api::http::policy::Allowlist> {
+        self.allowlist
+            .get_or_init(|| {
+                Arc::new(crate::host_api::http::policy::Allowlist::new(self.manifest.http_hosts()).unwrap_or_default())
+            })
+            .clone()
     }
 
     /// The capabilities its manifest requests.
@@ -181,6 +192,7 @@ impl Runtime {
             cache,
             compile_ms,
             pre,
+            allowlist: std::sync::OnceLock::new(),
         };
         let info = self.describe(&plugin).await.map_err(|reason| PlazaError::Load {
             origin: origin.clone(),

@@ -100,6 +100,55 @@ impl HostState {
     }
 }
 
+/// What one call left behind: taken out of the store's state when the call ends, so a reused
+/// instance's next call starts clean.
+pub struct CallRecord {
+    /// Who called, for what.
+    pub call: CallContext,
+    /// The effects it asked for.
+    pub effects: Effects,
+    /// Its log lines (stdout and stderr included).
+    pub logs: Vec<LogLine>,
+    /// Host calls refused for lack of a grant.
+    pub denied: Vec<DeniedCall>,
+    /// Outbound requests.
+    pub http_calls: Vec<HttpCall>,
+}
+
+impl HostState {
+    /// Prepares a reused instance's state for its next call: the WASI context, the resource
+    /// table, the output captures and the memory in use carry over with the instance;
+    /// everything about the call (who, budgets, effects, logs) is fresh.
+    pub(crate) fn begin_call(&mut self, call: CallContext, cpu_ticks: u64, wall_clock_ms: u64) {
+        let memory_used = self.limiter.memory_used();
+        self.limiter = Limiter::new(&call.limits).with_memory_used(memory_used);
+        self.effects = Effects::new(format!("{}:{}", call.plugin, call.event_id));
+        self.call = call;
+        self.logs.clear();
+        self.log_bytes = 0;
+        self.logs_truncated = false;
+        self.denied.clear();
+        self.cpu_ticks_left = cpu_ticks;
+        self.output_limit_hit = None;
+        self.hostcall_bytes = 0;
+        self.deadline = Instant::now() + Duration::from_millis(wall_clock_ms);
+        self.cpu_free_ticks = 0;
+        self.http_requests = 0;
+        self.http_calls.clear();
+    }
+
+    /// Takes what the call left behind (the state stays usable for [`begin_call`](Self::begin_call)).
+    pub(crate) fn take_record(&mut self) -> CallRecord {
+        CallRecord {
+            call: self.call.clone(),
+            effects: std::mem::take(&mut self.effects),
+            logs: std::mem::take(&mut self.logs),
+            denied: std::mem::take(&mut self.denied),
+            http_calls: std::mem::take(&mut self.http_calls),
+        }
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -92,12 +92,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     // Listen before anything slow, so an early SIGTERM is graceful too.
     let mut signals = Signals::listen()?;
     let plaza = Arc::new(Plaza::open(&args.data_dir, config).await?);
-    let http = plaza.http_summary();
-    if http.loosened {
-        tracing::warn!("outbound HTTP is looser than the defaults: {http}");
-    } else {
-        tracing::info!("outbound HTTP: {http}");
-    }
+    plaza.log_http_policy();
     let sink: Arc<dyn OutboxSink> = match &args.outbox_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()

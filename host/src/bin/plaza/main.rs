@@ -2,7 +2,6 @@
 
 mod admin;
 mod bench;
-mod bench_http;
 mod deliver;
 mod delivery;
 mod demo;
@@ -292,16 +291,17 @@ Examples:
         #[command(flatten)]
         common: admin::Common,
     },
-    /// Measure the host: `backlog` prints memory while a stuck install's backlog grows; `http`
-    /// fires concurrent ingest requests at a local `plaza serve` and prints requests/s and latency.
+    /// Measure the host: without a subcommand, the scenarios of BENCHMARKS.md side by side with
+    /// their baselines (raw wasmtime, Extism); `backlog` prints memory while a stuck install's
+    /// backlog grows; `http` fires concurrent ingest requests at a local `plaza serve`.
     #[command(after_help = "\
 Examples:
+  cargo xtask bench                      (builds the fixtures, then runs plaza bench)
+  plaza bench --quick
+  plaza bench --only P1,P1b --runs 7
   plaza bench backlog --plugin target/plugins/welcome-bot.wasm --events 1000000
   plaza bench http --requests 20000 --concurrency 64 --batch 10")]
-    Bench {
-        #[command(subcommand)]
-        command: bench::BenchCommand,
-    },
+    Bench(bench::BenchArgs),
     /// Run the host as an HTTP service: event ingest, the admin API, the web console,
     /// /metrics, and background delivery (docs/api.md).
     #[command(after_help = "\
@@ -402,7 +402,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(args).await,
             Command::Token { command, common } => serve::token(common, command).await,
             Command::Deliver(args) => deliver::deliver(args).await,
-            Command::Bench { command } => bench::bench(command).await,
+            Command::Bench(args) => bench::bench(args).await,
             Command::Status { common } => delivery::status(common).await,
             Command::DeadLetters { command, common } => delivery::dead_letters(common, command).await,
             Command::Limits { target, args, common } => admin::limits(common, target, args).await,

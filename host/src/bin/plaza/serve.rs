@@ -71,12 +71,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..PlazaConfig::for_data_dir(&args.data_dir)?
     };
     let plaza = Arc::new(Plaza::open(&args.data_dir, config).await?);
-    let http = plaza.http_summary();
-    if http.loosened {
-        tracing::warn!("outbound HTTP is looser than the defaults: {http}");
-    } else {
-        tracing::info!("outbound HTTP: {http}");
-    }
+    plaza.log_http_policy();
     let tokens = Arc::new(SqliteTokenStore::open(&args.data_dir)?);
     if tokens.list()?.iter().all(|t| t.revoked) {
         tracing::warn!(

@@ -11,20 +11,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use plaza_host::dispatch::{EmbeddedPlatform, RunControl, RunnerOptions};
 use plaza_host::event::{Event, EventKind, EventMeta, MemberProfile};
 use plaza_host::storage::admin::{BreakerRecord, BreakerState};
 use plaza_host::{Plaza, PlazaConfig};
 use tokio::sync::watch;
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Resident memory while one install is stuck and its backlog grows.
-    Backlog(BacklogArgs),
-    /// Requests/s and latency of HTTP ingest: concurrent keep-alive clients against a local server.
-    Http(crate::bench_http::HttpArgs),
-}
 
 #[derive(Args)]
 pub struct BacklogArgs {
@@ -40,21 +32,6 @@ pub struct BacklogArgs {
     /// Where to put the database (default: a temporary directory, removed afterwards).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-}
-
-pub async fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        BenchCommand::Backlog(args) => backlog(args).await,
-        BenchCommand::Http(args) => crate::bench_http::http(args).await,
-    }
-}
-
-/// Resident set size of this process, from /proc (Linux), in MiB.
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn joined(community: &str, n: u64) -> Event {
@@ -73,7 +50,7 @@ fn joined(community: &str, n: u64) -> Event {
     }
 }
 
-async fn backlog(args: BacklogArgs) -> anyhow::Result<ExitCode> {
+pub async fn backlog(args: BacklogArgs) -> anyhow::Result<ExitCode> {
     let temp = tempfile::tempdir()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let plaza = Arc::new(Plaza::open(&data_dir, PlazaConfig::for_data_dir(&data_dir)?).await?);
@@ -123,7 +100,7 @@ async fn backlog(args: BacklogArgs) -> anyhow::Result<ExitCode> {
     let report_every = (args.events / 10).max(args.batch);
     let (mut accepted, mut next_report, mut healthy_sent) = (0u64, 0u64, 0u64);
     let mut peak = 0f64;
-    let first_rss = rss_mib().unwrap_or(0.0);
+    let first_rss = super::stats::rss_mib().unwrap_or(0.0);
     while accepted < args.events {
         let n = args.batch.min(args.events - accepted);
         let mut batch: Vec<Event> = (accepted..accepted + n).map(|i| joined("stuck", i)).collect();
@@ -133,7 +110,7 @@ async fn backlog(args: BacklogArgs) -> anyhow::Result<ExitCode> {
             answer?;
         }
         accepted += n;
-        let rss = rss_mib().unwrap_or(0.0);
+        let rss = super::stats::rss_mib().unwrap_or(0.0);
         peak = peak.max(rss);
         if accepted >= next_report || accepted == args.events {
             next_report += report_every;
@@ -148,7 +125,7 @@ async fn backlog(args: BacklogArgs) -> anyhow::Result<ExitCode> {
     let _ = idle_tx.send(true);
     // `healthy` drains; `stuck` stays quarantined, so the run ends when only it is left.
     let summary = tokio::time::timeout(Duration::from_secs(120), runner).await???;
-    let last = rss_mib().unwrap_or(0.0);
+    let last = super::stats::rss_mib().unwrap_or(0.0);
     println!(
         "rss: {first_rss:.1} MiB after setup, {last:.1} MiB at the end, peak {peak:.1} MiB; \
          healthy lag {} after delivery ({} invocations); stuck lag {} (on disk)",
