@@ -506,9 +506,10 @@ async fn an_out_of_bounds_string_pointer_traps() {
 // ---------------------------------------------------------------------------------------------
 
 /// 15. WASI filesystem is linked inertly: the plugin loads, and opening a file or listing a
-/// directory fails inside it. A WASI sockets import is refused at load, by name.
+/// directory fails inside it. WASI sockets are linked denying (Python and JavaScript runtimes
+/// import them): a component importing them loads, and every socket call fails inside it.
 #[tokio::test]
-async fn wasi_filesystem_has_no_files_and_sockets_are_refused() {
+async fn wasi_filesystem_has_no_files_and_sockets_are_denied() {
     let plaza = host_with_hostile().await;
     let hostile_plugin = load(&plaza, plaza_tests::HOSTILE).await;
     assert!(
@@ -526,9 +527,27 @@ async fn wasi_filesystem_has_no_files_and_sockets_are_refused() {
     assert!(log.starts_with("read /etc/passwd: Err("), "{log}");
     assert!(log.contains("; list /: Err("), "{log}");
 
+    // Linking accepts the sockets import; this fixture then fails only for lacking the exports.
     let err = wat_load_error(&plaza, "import-sockets.wat").await;
-    assert!(matches!(err, PlazaError::Load { .. }), "{err:?}");
-    assert!(err.to_string().contains("wasi:sockets/tcp@0.2.6"), "{err}");
+    assert!(matches!(err, PlazaError::WrongWorld { .. }), "{err:?}");
+    assert!(!err.to_string().contains("wasi:sockets"), "{err}");
+    assert!(
+        hostile_plugin
+            .summary
+            .wasi_imports
+            .iter()
+            .any(|i| i.starts_with("wasi:sockets/tcp@")),
+        "the hostile guest uses std::net: {:?}",
+        hostile_plugin.summary.wasi_imports
+    );
+    let r = hostile(&plaza, &mut Events::new(C), "m2", "/connect").await;
+    assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+    let log = logs(&r).join("\n");
+    assert!(
+        log.starts_with("tcp: Err(") && log.contains("; udp: Err(") && log.contains("; lookup: Err("),
+        "{log}"
+    );
+    assert!(log.to_lowercase().contains("denied"), "{log}");
     assert_neighbour_serves(&plaza).await;
 }
 
