@@ -46,14 +46,40 @@ fn ensure_python() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: installing {COMPONENTIZE_PY} into {}", dir.display());
-    run(Command::new(python3()).args(["-m", "venv"]).arg(&dir))?;
-    run(Command::new(dir.join("bin").join("pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        COMPONENTIZE_PY,
-    ]))?;
+    let pip_args = ["install", "--quiet", "--disable-pip-version-check"];
+    if run(Command::new(python3()).args(["-m", "venv", "--clear"]).arg(&dir)).is_ok() {
+        run(Command::new(dir.join("bin").join("pip"))
+            .args(pip_args)
+            .arg(COMPONENTIZE_PY))?;
+    } else {
+        // Debian's python3 comes without `venv` unless python3-venv is installed: fall back to
+        // the system pip installing into a folder of ours, and a launcher that points at it.
+        eprintln!("xtask: python3 -m venv is unavailable; installing with pip --target instead");
+        let site = dir.join("site-packages");
+        run(Command::new(python3())
+            .args(["-m", "pip"])
+            .args(pip_args)
+            .arg("--target")
+            .arg(&site)
+            .arg(COMPONENTIZE_PY))?;
+        write_launcher(&componentize_py(), &site)?;
+    }
     mark(&dir, COMPONENTIZE_PY)
+}
+
+/// `bin/componentize-py` running the package installed in `site` with the system python3.
+fn write_launcher(path: &Path, site: &Path) -> Result<(), String> {
+    let script = format!(
+        "#!/bin/sh\nPYTHONPATH='{}' exec {} -c 'import sys; from componentize_py import script; sys.exit(script())' \"$@\"\n",
+        site.display(),
+        python3()
+    );
+    let parent = path.parent().expect("the launcher lives in bin/");
+    std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    std::fs::write(path, script).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("making {} executable: {e}", path.display()))
 }
 
 fn ensure_node() -> Result<(), String> {
