@@ -506,9 +506,10 @@ async fn an_out_of_bounds_string_pointer_traps() {
 // ---------------------------------------------------------------------------------------------
 
 /// 15. WASI filesystem is linked inertly: the plugin loads, and opening a file or listing a
-/// directory fails inside it. A WASI sockets import is refused at load, by name.
+/// directory fails inside it. WASI sockets are linked denying (Python and JavaScript runtimes
+/// import them): a component importing them loads, and every socket call fails inside it.
 #[tokio::test]
-async fn wasi_filesystem_has_no_files_and_sockets_are_refused() {
+async fn wasi_filesystem_has_no_files_and_sockets_are_denied() {
     let plaza = host_with_hostile().await;
     let hostile_plugin = load(&plaza, plaza_tests::HOSTILE).await;
     assert!(
@@ -520,15 +521,42 @@ async fn wasi_filesystem_has_no_files_and_sockets_are_refused() {
         "the hostile guest imports the filesystem through std: {:?}",
         hostile_plugin.summary.wasi_imports
     );
-    let r = hostile(&plaza, &mut Events::new(C), "m1", "/read-file").await;
+    let mut ev = Events::new(C);
+    let r = hostile(&plaza, &mut ev, "m1", "/read-file").await;
     assert!(r.outcome.is_ok(), "{:?}", r.outcome);
     let log = logs(&r).join("\n");
     assert!(log.starts_with("read /etc/passwd: Err("), "{log}");
     assert!(log.contains("; list /: Err("), "{log}");
 
-    let err = wat_load_error(&plaza, "import-sockets.wat").await;
-    assert!(matches!(err, PlazaError::Load { .. }), "{err:?}");
-    assert!(err.to_string().contains("wasi:sockets/tcp@0.2.6"), "{err}");
+    // A plugin importing sockets now loads (it used to be refused by name).
+    let bytes = wat_component("import-sockets.wat", Marker::ExtraImports);
+    let with_sockets = plaza.load_plugin(&bytes, "import-sockets.wat").await.unwrap();
+    assert!(
+        with_sockets
+            .summary
+            .wasi_imports
+            .iter()
+            .any(|i| i == "wasi:sockets/tcp@0.2.6"),
+        "{:?}",
+        with_sockets.summary.wasi_imports
+    );
+    assert!(
+        hostile_plugin
+            .summary
+            .wasi_imports
+            .iter()
+            .any(|i| i.starts_with("wasi:sockets/tcp@")),
+        "the hostile guest uses std::net: {:?}",
+        hostile_plugin.summary.wasi_imports
+    );
+    let r = hostile(&plaza, &mut ev, "m2", "/connect").await;
+    assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+    let log = logs(&r).join("\n");
+    assert!(
+        log.starts_with("tcp: Err(") && log.contains("; udp: Err(") && log.contains("; lookup: Err("),
+        "{log}"
+    );
+    assert!(log.to_lowercase().contains("denied"), "{log}");
     assert_neighbour_serves(&plaza).await;
 }
 

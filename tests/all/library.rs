@@ -332,9 +332,9 @@ async fn loading_errors_name_the_plugin_and_the_problem() {
          handle-event, review-message of the plaza:plugin/plugin world (it exports: nothing)"
     );
 
-    let sockets = wat::parse_str(r#"(component (import "wasi:sockets/tcp@0.2.0" (instance)))"#).unwrap();
-    let err = plaza.load_plugin(&sockets, "net.wasm").await.unwrap_err();
-    assert!(err.to_string().contains("wasi:sockets/tcp@0.2.0"), "{err}");
+    let http = wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance)))"#).unwrap();
+    let err = plaza.load_plugin(&http, "net.wasm").await.unwrap_err();
+    assert!(err.to_string().contains("wasi:http/outgoing-handler@0.2.0"), "{err}");
 
     let future = wat::parse_str(r#"(component (import "plaza:plugin/types@9.0.0" (instance)))"#).unwrap();
     let err = plaza.load_plugin(&future, "future.wasm").await.unwrap_err();

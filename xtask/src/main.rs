@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask demo`: builds the sample plugins and the host, then runs `plaza demo`.
 //! - `cargo xtask test`: runs the whole test suite (unit, integration, CLI, sample plugins).
+//! - `cargo xtask lang-plugins`: installs the pinned Python and JavaScript plugin toolchains into
+//!   `target/toolchains/` and builds the Python and JavaScript samples (`test` does this too).
 //!
 //! Both add the `wasm32-wasip2` target first if it is missing, and build with the one
 //! release-based `ci` profile (a debug wasmtime is ~15x slower at compiling plugins). `test`
@@ -9,6 +11,8 @@
 //! console's browser tests.
 
 mod bench;
+mod lang_plugins;
+mod toolchains;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,12 +28,14 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("plugins") => ensure_wasm_target().and_then(|()| build_plugins()),
         Some("bench") => bench::bench(&args[1..]),
+        Some("lang-plugins") => lang_plugins::build(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo|test|plugins> [extra args]\n\
+                "usage: cargo xtask <demo|test|plugins|lang-plugins|bench> [extra args]\n\
                  \n  demo      build the sample plugins and the host, run the demo community\
                  \n  test      run the whole test suite (extra args go to `cargo test`)\
                  \n  plugins   build the sample plugins into target/{WASM_TARGET}/{PROFILE}/\
+                 \n  lang-plugins  install the Python/JS toolchains, build those samples into target/lang-plugins/\
                  \n  bench     build the benchmark fixtures, run `plaza bench` (extra args go to it)"
             );
             return ExitCode::from(2);
@@ -162,5 +168,7 @@ fn ensure_browser() -> Result<(), String> {
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
     ensure_browser()?;
+    // The Python and JavaScript samples: tests/all/languages.rs fails without them.
+    lang_plugins::build()?;
     run(cargo().args(["test", "--workspace", "--profile", PROFILE]).args(extra))
 }

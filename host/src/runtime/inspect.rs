@@ -11,8 +11,9 @@ pub const PACKAGE: &str = "plaza:plugin";
 /// The exports the `plugin` world requires.
 pub const REQUIRED_EXPORTS: [&str; 3] = ["describe", "handle-event", "review-message"];
 
-/// WASI interfaces Plaza links (inertly) for language runtimes; anything else is refused.
-pub const LINKED_WASI: [&str; 20] = [
+/// WASI interfaces Plaza links (inertly, sockets denying) for language runtimes; anything else
+/// is refused.
+pub const LINKED_WASI: [&str; 27] = [
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",
@@ -33,6 +34,13 @@ pub const LINKED_WASI: [&str; 20] = [
     "wasi:cli/terminal-stderr",
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/tcp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/udp",
 ];
 
 /// A component's shape, as `plaza inspect` shows it.

@@ -1,3 +1,3 @@
-;; A WASI sockets import: Plaza links no networking, so loading must fail naming it.
+;; A WASI sockets import: Plaza links sockets denying (every call fails), so the plugin loads.
 (import "wasi:sockets/tcp@0.2.6" (instance
   (export "tcp-socket" (type (sub resource)))))

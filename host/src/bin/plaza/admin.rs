@@ -105,7 +105,7 @@ pub fn parse_config(items: &[String]) -> anyhow::Result<Vec<ConfigEntry>> {
 }
 
 async fn load_for_admin(plaza: &Plaza, path: &Path) -> anyhow::Result<std::sync::Arc<plaza_host::runtime::Plugin>> {
-    let plugin = plaza.load_plugin_file(path).await?;
+    let plugin = crate::progress::loading(path, plaza.load_plugin_file(path)).await?;
     anyhow::ensure!(
         plugin.manifest_source != ManifestSource::Derived,
         "plugin {} has no manifest: embed one with `plaza package {} --manifest plaza.toml -o OUT.wasm`, \

@@ -17,7 +17,7 @@ pub struct InspectArgs {
 
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let plaza = Plaza::new(PlazaConfig::default())?;
-    let plugin = plaza.load_plugin_file(&args.plugin).await?;
+    let plugin = crate::progress::loading(&args.plugin, plaza.load_plugin_file(&args.plugin)).await?;
     let s = &plugin.summary;
     let mut capabilities: Vec<String> = s.capabilities.iter().map(|c| c.to_string()).collect();
     if !plugin.commands.is_empty() {

@@ -6,8 +6,10 @@ mod deliver;
 mod delivery;
 mod demo;
 mod inspect;
+mod new;
 mod package;
 mod print;
+mod progress;
 mod run;
 mod secret;
 mod serve;
@@ -45,6 +47,13 @@ Examples:
   plaza inspect target/wasm32-wasip2/ci/poll.wasm
   plaza inspect poll.wasm --json")]
     Inspect(inspect::InspectArgs),
+    /// Create a plugin project (manifest, code, a test, README) in Rust, Python or JavaScript.
+    #[command(after_help = "\
+Examples:
+  plaza new greeter                    # Rust, with the SDK of this Plaza checkout
+  plaza new greeter --lang python      # built with componentize-py
+  plaza new greeter --lang js --dir plugins/greeter")]
+    New(new::NewArgs),
     /// Run a demo community with the sample plugins and print what each plugin did.
     #[command(after_help = "\
 Examples:
@@ -356,6 +365,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
+            Command::New(args) => new::new(args),
             Command::Demo(args) => demo::demo(args).await,
             Command::Package(args) => package::package(args).await,
             Command::Keygen(args) => signing::keygen(args),

@@ -33,7 +33,8 @@ pub async fn package(args: PackageArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("packaging {}", args.component.display()))?;
     // Load it once, so a manifest that does not match the component is caught here.
     let plaza = Plaza::new(PlazaConfig::default())?;
-    let plugin = plaza.load_plugin(&packaged, &args.output.display().to_string()).await?;
+    let origin = args.output.display().to_string();
+    let plugin = crate::progress::loading(&args.component, plaza.load_plugin(&packaged, &origin)).await?;
     std::fs::write(&args.output, &packaged).with_context(|| format!("writing {}", args.output.display()))?;
     println!(
         "packaged {} {} → {} ({} bytes, sha256 {})",

@@ -79,7 +79,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         ..PlazaConfig::default()
     })?;
-    let plugin = plaza.load_plugin_file(&args.plugin).await?;
+    let plugin = crate::progress::loading(&args.plugin, plaza.load_plugin_file(&args.plugin)).await?;
     let requested = plugin.requested();
     let grants = if args.grant.is_empty() {
         requested

@@ -9,7 +9,7 @@ use plaza_sdk::prelude::*;
 pub struct Hostile;
 
 /// Its commands, one per kind of misbehaviour (plus `echo`, which behaves).
-pub const COMMANDS: [&str; 17] = [
+pub const COMMANDS: [&str; 18] = [
     "loop",
     "log-loop",
     "kv-loop",
@@ -25,6 +25,7 @@ pub const COMMANDS: [&str; 17] = [
     "echo",
     "ansi",
     "read-file",
+    "connect",
     "busy",
     "stdout-flood",
 ];
@@ -150,6 +151,20 @@ impl Plugin for Hostile {
                     "read /etc/passwd: {}; list /: {}",
                     describe_io(file.map(|s| s.len())),
                     describe_io(dir)
+                );
+                Ok(())
+            }
+            // 15b. Networking through std: sockets are linked for language runtimes, but every
+            // call is denied.
+            "connect" => {
+                let tcp = std::net::TcpStream::connect("127.0.0.1:80").map(drop);
+                let udp = std::net::UdpSocket::bind("127.0.0.1:0").map(drop);
+                let lookup = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80)).map(|a| a.count());
+                plaza_sdk::info!(
+                    "tcp: {}; udp: {}; lookup: {}",
+                    describe_io(tcp),
+                    describe_io(udp),
+                    describe_io(lookup)
                 );
                 Ok(())
             }
