@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod bench_http;
+mod check;
 mod deliver;
 mod delivery;
 mod demo;
@@ -46,6 +47,17 @@ Examples:
   plaza inspect target/wasm32-wasip2/ci/poll.wasm
   plaza inspect poll.wasm --json")]
     Inspect(inspect::InspectArgs),
+    /// Check a plugin for conformance before shipping or at review: exit code 0 when it passes.
+    #[command(after_help = "\
+Examples:
+  plaza check poll.wasm                                   (packaged, or plaza.toml beside it)
+  plaza check target/wasm32-wasip2/ci/poll.wasm --manifest sample-plugins/poll/plaza.toml
+  plaza check poll.wasm --json
+  plaza check poll.wasm --junit check.xml                 (JUnit XML for CI)
+
+Runs the component in an in-memory community with the host's default budgets and no network.
+See docs/check.md.")]
+    Check(check::CheckArgs),
     /// Run a demo community with the sample plugins and print what each plugin did.
     #[command(after_help = "\
 Examples:
@@ -356,6 +368,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
+            Command::Check(args) => check::check(args).await,
             Command::Demo(args) => demo::demo(args).await,
             Command::Package(args) => package::package(args).await,
             Command::Keygen(args) => signing::keygen(args),
