@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::events::{corpus_events, STEP_MS};
+use super::events::{capped, corpus_events, STEP_MS};
+use super::failures::Failures;
 use super::{nonconforming, Found, Status};
 use crate::capability::{Capability, GrantSet};
 use crate::harness::Harness;
@@ -45,7 +46,7 @@ async fn deliver(host: &Harness, plugin: &Arc<Plugin>) -> anyhow::Result<Found> 
     }
     let events = corpus_events(&mut h, plugin, "denied")?;
     let half = events.len() / 2;
-    let (mut failures, mut delivered, mut denials) = (Vec::new(), 0, 0);
+    let (mut failures, mut delivered, mut denials) = (Failures::default(), 0, 0);
     for (i, (label, mut event)) in events.into_iter().enumerate() {
         if i == half {
             h.set_grants(name, kept.clone())?;
@@ -63,7 +64,7 @@ async fn deliver(host: &Harness, plugin: &Arc<Plugin>) -> anyhow::Result<Found> 
                 } else {
                     "before the revoke"
                 };
-                failures.push(format!("{label} ({when}): {why}"));
+                failures.add(&format!("{label} ({when})"), &why);
             }
         }
         h.advance(STEP_MS).await?;
@@ -77,6 +78,6 @@ async fn deliver(host: &Harness, plugin: &Arc<Plugin>) -> anyhow::Result<Found> 
             )],
         ))
     } else {
-        Ok((Status::Fail, failures))
+        Ok((Status::Fail, capped(failures.into_lines())))
     }
 }

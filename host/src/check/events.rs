@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::corpus::{self, Item};
+use super::failures::Failures;
 use super::{nonconforming, Found, Status};
 use crate::event::Event;
 use crate::harness::Harness;
@@ -27,7 +28,7 @@ struct Tally {
     delivered: usize,
     not_routed: usize,
     handler_errors: usize,
-    failures: Vec<String>,
+    failures: Failures,
     compared: usize,
     differences: Vec<String>,
 }
@@ -36,7 +37,7 @@ impl Tally {
     fn saw(&mut self, label: &str, report: &InvocationReport) {
         self.delivered += 1;
         if let Some(why) = nonconforming(report) {
-            self.failures.push(format!("{label}: {why}"));
+            self.failures.add(label, &why);
         } else if !report.outcome.is_ok() {
             self.handler_errors += 1;
         }
@@ -46,7 +47,7 @@ impl Tally {
 /// At most this many lines of details per check.
 const MAX_DETAILS: usize = 20;
 
-fn capped(mut lines: Vec<String>) -> Vec<String> {
+pub(super) fn capped(mut lines: Vec<String>) -> Vec<String> {
     if lines.len() > MAX_DETAILS {
         let more = lines.len() - MAX_DETAILS;
         lines.truncate(MAX_DETAILS);
@@ -70,7 +71,7 @@ pub(super) async fn run(host: &Harness, plugin: &Arc<Plugin>) -> Found {
             )],
         )
     } else {
-        (Status::Fail, capped(tally.failures))
+        (Status::Fail, capped(tally.failures.into_lines()))
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod corpus;
 mod denied;
 mod events;
+mod failures;
 pub mod junit;
 mod load;
 pub mod report;

@@ -373,7 +373,7 @@ fn main() -> ExitCode {
             Command::Package(args) => package::package(args).await,
             Command::Keygen(args) => signing::keygen(args),
             Command::Sign(args) => signing::sign(args),
-            Command::Review { command } => signing::review(command),
+            Command::Review { command } => signing::review(command).await,
             Command::Key { command } => signing::key(command),
             Command::Verify {
                 package,
