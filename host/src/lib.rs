@@ -27,16 +27,22 @@
 //! - [`signing`]: signed packages: developer signatures, platform review stamps, the operator's
 //!   policy and key continuity on upgrade, checked at install and upgrade.
 //! - [`operator`]: `operator.toml`, the host operator's settings for every community.
+//! - [`harness`]: a test harness for plugin conformance tests in Rust: one in-memory community,
+//!   installs with chosen grants, events at a deterministic time, assertions on effects.
+//! - [`check`]: `plaza check`, the conformance kit run before shipping and at review, built on
+//!   the harness: report, JSON and JUnit output.
 //! - [`metrics`]: counters, histograms and gauges of ingest, delivery and invocations, in the
 //!   Prometheus text format (what `plaza serve` exposes at `/metrics`).
 
 pub mod admin;
 pub mod capability;
+pub mod check;
 pub mod dispatch;
 pub mod effects;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod harness;
 pub mod host_api;
 pub mod manifest;
 pub mod metrics;

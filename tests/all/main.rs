@@ -4,11 +4,13 @@
 
 mod admin;
 mod adversarial;
+mod check;
 mod cli;
 mod common;
 mod console;
 mod delivery;
 mod durability;
+mod harness;
 mod http;
 mod languages;
 mod library;

@@ -310,12 +310,14 @@ async fn cli_keygen_sign_review_and_install_under_the_default_policy() {
     assert!(err.contains("rule `platform-reviewed`"), "{err}");
 
     ok(&plaza_cmd(&["sign", &package, "--key", &path("dev.key")]));
+    // The probe fails `plaza check` on purpose (it traps on command), so the platform forces it.
     ok(&plaza_cmd(&[
         "review",
         "approve",
         &package,
         "--key",
         &path("platform.key"),
+        "--force",
     ]));
     let platform_pub = std::fs::read_to_string(path("platform.key.pub")).unwrap();
     std::fs::write(

@@ -10,7 +10,7 @@ mod delivery;
 mod intake;
 pub mod pseudonym;
 pub mod retry;
-mod routing;
+pub(crate) mod routing;
 pub mod runner;
 
 use std::collections::{BTreeMap, HashMap};
@@ -156,7 +156,7 @@ pub struct Plaza {
     remembered: pseudonym::Remembered,
     /// Limits of installs without overrides, one per plugin version (by digest).
     shared_limits: Mutex<HashMap<String, Arc<Limits>>>,
-    rate: Arc<RateLimiter>,
+    pub(crate) rate: Arc<RateLimiter>,
     /// Lifecycle events made per community, for their ids.
     sequences: Mutex<HashMap<String, u64>>,
     breaker_settings: BreakerSettings,
@@ -824,7 +824,7 @@ impl Plaza {
 
     /// Runs the handler on an event without applying its effects: the report (its `actions`
     /// still empty) and the actions a success asks for.
-    async fn run_handler(&self, install: &Install, event: &Event) -> (InvocationReport, Vec<Action>) {
+    pub(crate) async fn run_handler(&self, install: &Install, event: &Event) -> (InvocationReport, Vec<Action>) {
         let shown = self.for_plugin(install, event);
         let wit_event = types::Event::from(&shown);
         let call = self.call_context(install, &event.meta.id, event.meta.timestamp_ms);

@@ -16,7 +16,7 @@ use crate::capability::{Capability, GrantSet};
 use crate::event::{parse_command, Event, EventKind};
 
 /// The event `install` should receive for `event`, or `None` if it must not receive it.
-pub(super) fn route(event: &Event, install: &Install) -> Option<Event> {
+pub(crate) fn route(event: &Event, install: &Install) -> Option<Event> {
     let grants = install.grants.snapshot();
     let manifest = &install.plugin.manifest;
     let subscribed = |t: &str| manifest.subscribes_to(t);

@@ -112,7 +112,21 @@ impl RateLimiter {
         }
         Ok(())
     }
+
+    /// The buckets as they are now, for [`RateLimiter::restore`]: `plaza check` rehearses a
+    /// redelivery, and a rehearsal must not spend the budget of the delivery that follows.
+    pub(crate) fn save(&self) -> RateSnapshot {
+        RateSnapshot(self.buckets.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// Puts the buckets back as [`RateLimiter::save`] found them.
+    pub(crate) fn restore(&self, snapshot: RateSnapshot) {
+        *self.buckets.lock().unwrap_or_else(|e| e.into_inner()) = snapshot.0;
+    }
 }
+
+/// Saved buckets (see [`RateLimiter::save`]).
+pub(crate) struct RateSnapshot(HashMap<Key, Bucket>);
 
 #[cfg(test)]
 mod tests {
@@ -145,6 +159,20 @@ mod tests {
             limiter.try_take(&RateLimits::default(), "c", "q", "general", 1000),
             Ok(())
         );
+    }
+
+    #[test]
+    fn restore_gives_back_what_was_spent() {
+        let limiter = RateLimiter::new();
+        let saved = limiter.save();
+        for _ in 0..5 {
+            assert_eq!(limiter.try_take(&RateLimits::default(), "c", "p", "general", 0), Ok(()));
+        }
+        assert!(limiter
+            .try_take(&RateLimits::default(), "c", "p", "general", 0)
+            .is_err());
+        limiter.restore(saved);
+        assert_eq!(limiter.try_take(&RateLimits::default(), "c", "p", "general", 0), Ok(()));
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub enum Body {
         developer_signature: String,
         /// When it was approved, ms since the Unix epoch.
         reviewed_ms: u64,
-        /// The `plaza check` result it was approved with (`None` until that command exists).
+        /// The `plaza check` result it was approved with (`plaza review approve` records it).
         check: Option<String>,
     },
 }

@@ -2,6 +2,11 @@
 
 mod admin;
 mod bench;
+<<<<<<< HEAD
+=======
+mod bench_http;
+mod check;
+>>>>>>> wip/check
 mod deliver;
 mod delivery;
 mod demo;
@@ -47,6 +52,7 @@ Examples:
   plaza inspect target/wasm32-wasip2/ci/poll.wasm
   plaza inspect poll.wasm --json")]
     Inspect(inspect::InspectArgs),
+<<<<<<< HEAD
     /// Create a plugin project (manifest, code, a test, README) in Rust, Python or JavaScript.
     #[command(after_help = "\
 Examples:
@@ -54,6 +60,19 @@ Examples:
   plaza new greeter --lang python      # built with componentize-py
   plaza new greeter --lang js --dir plugins/greeter")]
     New(new::NewArgs),
+=======
+    /// Check a plugin for conformance before shipping or at review: exit code 0 when it passes.
+    #[command(after_help = "\
+Examples:
+  plaza check poll.wasm                                   (packaged, or plaza.toml beside it)
+  plaza check target/wasm32-wasip2/ci/poll.wasm --manifest sample-plugins/poll/plaza.toml
+  plaza check poll.wasm --json
+  plaza check poll.wasm --junit check.xml                 (JUnit XML for CI)
+
+Runs the component in an in-memory community with the host's default budgets and no network.
+See docs/check.md.")]
+    Check(check::CheckArgs),
+>>>>>>> wip/check
     /// Run a demo community with the sample plugins and print what each plugin did.
     #[command(after_help = "\
 Examples:
@@ -365,12 +384,16 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
+<<<<<<< HEAD
             Command::New(args) => new::new(args),
+=======
+            Command::Check(args) => check::check(args).await,
+>>>>>>> wip/check
             Command::Demo(args) => demo::demo(args).await,
             Command::Package(args) => package::package(args).await,
             Command::Keygen(args) => signing::keygen(args),
             Command::Sign(args) => signing::sign(args),
-            Command::Review { command } => signing::review(command),
+            Command::Review { command } => signing::review(command).await,
             Command::Key { command } => signing::key(command),
             Command::Verify {
                 package,

@@ -49,6 +49,9 @@ pub enum ReviewCommand {
         /// Where to write the stamped package (default: in place).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Stamp it even though `plaza check` fails (the stamp records the failure).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -141,17 +144,36 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn review(command: ReviewCommand) -> anyhow::Result<ExitCode> {
-    let ReviewCommand::Approve { package, key, output } = command;
+pub async fn review(command: ReviewCommand) -> anyhow::Result<ExitCode> {
+    let ReviewCommand::Approve {
+        package,
+        key,
+        output,
+        force,
+    } = command;
     let key = SecretKey::read(&key)?;
     let bytes = read_package(&package)?;
-    // Until `plaza check` exists there is no check result to record.
-    let stamped =
-        stamp_review(&bytes, &key, None, now_ms()).with_context(|| format!("approving {}", package.display()))?;
+    // The stamp records the conformance result it was approved with (docs/check.md).
+    let report = plaza_host::check::check(&bytes, &package.display().to_string(), None).await;
+    if !report.passed && !force {
+        print!("{}", report.to_text());
+        anyhow::bail!(
+            "not approving {}: `plaza check` fails ({}); fix the plugin, or approve anyway with --force",
+            package.display(),
+            report.summary()
+        );
+    }
+    let check = if report.passed {
+        report.summary()
+    } else {
+        format!("{} (approved with --force)", report.summary())
+    };
+    let stamped = stamp_review(&bytes, &key, Some(check.clone()), now_ms())
+        .with_context(|| format!("approving {}", package.display()))?;
     let out = output.as_ref().unwrap_or(&package);
     write_package(out, &stamped)?;
     println!(
-        "approved {}: review stamp by platform key {}",
+        "approved {}: review stamp by platform key {}; check: {check}",
         out.display(),
         key.public().fingerprint()
     );
