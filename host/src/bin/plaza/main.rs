@@ -2,11 +2,7 @@
 
 mod admin;
 mod bench;
-<<<<<<< HEAD
-=======
-mod bench_http;
 mod check;
->>>>>>> wip/check
 mod deliver;
 mod delivery;
 mod demo;
@@ -52,7 +48,6 @@ Examples:
   plaza inspect target/wasm32-wasip2/ci/poll.wasm
   plaza inspect poll.wasm --json")]
     Inspect(inspect::InspectArgs),
-<<<<<<< HEAD
     /// Create a plugin project (manifest, code, a test, README) in Rust, Python or JavaScript.
     #[command(after_help = "\
 Examples:
@@ -60,7 +55,6 @@ Examples:
   plaza new greeter --lang python      # built with componentize-py
   plaza new greeter --lang js --dir plugins/greeter")]
     New(new::NewArgs),
-=======
     /// Check a plugin for conformance before shipping or at review: exit code 0 when it passes.
     #[command(after_help = "\
 Examples:
@@ -72,7 +66,6 @@ Examples:
 Runs the component in an in-memory community with the host's default budgets and no network.
 See docs/check.md.")]
     Check(check::CheckArgs),
->>>>>>> wip/check
     /// Run a demo community with the sample plugins and print what each plugin did.
     #[command(after_help = "\
 Examples:
@@ -384,11 +377,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
-<<<<<<< HEAD
             Command::New(args) => new::new(args),
-=======
             Command::Check(args) => check::check(args).await,
->>>>>>> wip/check
             Command::Demo(args) => demo::demo(args).await,
             Command::Package(args) => package::package(args).await,
             Command::Keygen(args) => signing::keygen(args),

@@ -14,7 +14,7 @@ use plaza_host::engine::CacheStatus;
 use plaza_host::runtime::Plugin;
 
 /// Silence for loads shorter than this: cache hits and small Rust plugins.
-const ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
+const ANNOUNCE_AFTER: Duration = Duration::from_secs(3);
 /// How often a long compile reports the elapsed time.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 
