@@ -1,7 +1,7 @@
 //! `plaza new` for each language: the project it creates passes its own unit test, builds,
-//! packages with `plaza package` and answers an event under `plaza run`.
+//! packages with `plaza package`, passes `plaza check` and answers an event under `plaza run`.
 //!
-//! Each step is one function taking the project, so another step (e.g. `plaza check`) slots in
+//! Each step is one function taking the project, so another step slots in
 //! between packaging and running. Python and JavaScript use the toolchains `cargo xtask
 //! lang-plugins` installs under `target/toolchains/`; the test fails if they are missing.
 
@@ -91,6 +91,15 @@ fn package(p: &Project, component: &Path) -> PathBuf {
     packaged
 }
 
+/// `plaza check` on the packaged plugin: the conformance kit passes out of the box.
+fn check(p: &Project, packaged: &Path) {
+    let mut cmd = plaza(p);
+    cmd.arg("check").arg(packaged);
+    let out = succeed(&mut cmd, "plaza check");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.to_lowercase().contains("pass"), "{report}");
+}
+
 /// Replays the project's events.jsonl; returns the texts of the messages the plugin sent.
 fn run_events(p: &Project, packaged: &Path) -> Vec<String> {
     let mut cmd = plaza(p);
@@ -111,6 +120,7 @@ fn new_project_answers_hello(name: &'static str, lang: &'static str) {
     unit_test(&project);
     let component = build(&project);
     let packaged = package(&project, &component);
+    check(&project, &packaged);
     assert_eq!(run_events(&project, &packaged), ["Hello, Plaza!"]);
 }
 

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use plaza_host::{Plaza, Plugin};
+use plaza_host::runtime::Plugin;
+use plaza_host::Plaza;
 
 use crate::common::*;
 

@@ -2,7 +2,8 @@
 //! and runs `plaza bench` on them.
 //!
 //! Fixtures: the echo plugin packaged twice (fresh and `[isolation] mode = "reuse"`), three
-//! packaged samples (welcome-bot, group-buy, anti-spam), and the Extism baseline: the echo
+//! packaged samples (welcome-bot, group-buy, anti-spam), the Python sample (P5's large
+//! component), and the Extism baseline: the echo
 //! logic built with extism-pdk for `wasm32-unknown-unknown` and the `extism` host driving it.
 //! The two Extism crates sit outside the workspace (their own lock files and wasmtime), built
 //! with `--release` into `target/bench-fixtures`.
@@ -55,6 +56,13 @@ pub fn bench(extra: &[String]) -> Result<(), String> {
         let manifest = root.join("sample-plugins").join(sample).join("plaza.toml");
         package(&component, &manifest, &format!("{sample}.wasm"))?;
     }
+    // P5's large component: the Python sample (~18 MB), built with the pinned toolchain.
+    super::lang_plugins::build()?;
+    package(
+        &root.join("target").join("lang-plugins").join("keyword_responder.wasm"),
+        &root.join("sample-plugins").join("keyword-responder").join("plaza.toml"),
+        "keyword-responder.wasm",
+    )?;
 
     let extism_dir = root.join("target").join("bench-fixtures");
     let release_build = |crate_dir: &str, target: Option<&str>| {

@@ -151,26 +151,6 @@ fn new_store(engine: &Engine) -> Store<RawState> {
     )
 }
 
-fn async_event(n: u64) -> async_types::Event {
-    async_types::Event {
-        meta: async_types::EventMeta {
-            event_id: format!("e-{n}"),
-            community_id: "bench".into(),
-            sequence: n + 1,
-            timestamp_ms: 1_767_225_600_000 + n,
-            attempt: 1,
-        },
-        kind: async_types::EventKind::MessagePosted(async_types::Message {
-            id: format!("m-{n}"),
-            channel: "general".into(),
-            author: format!("member-{}", n % 100),
-            text: format!("hello number {n}"),
-            mentions: Vec::new(),
-            reply_to: None,
-        }),
-    }
-}
-
 /// The baseline embedding, ready to instantiate.
 #[derive(Clone)]
 pub struct RawHost {
@@ -234,23 +214,35 @@ impl RawHost {
     }
 }
 
-/// The benchmark's event in the baseline's own WIT types (built per event, as Plaza does).
+/// The benchmark's event `n` in one set of the baseline's WIT types (the sync and the async
+/// bindings each have their own), built per event as Plaza does.
+macro_rules! bench_event {
+    ($types:ident, $n:expr) => {{
+        let n: u64 = $n;
+        $types::Event {
+            meta: $types::EventMeta {
+                event_id: format!("e-{n}"),
+                community_id: "bench".into(),
+                sequence: n + 1,
+                timestamp_ms: 1_767_225_600_000 + n,
+                attempt: 1,
+            },
+            kind: $types::EventKind::MessagePosted($types::Message {
+                id: format!("m-{n}"),
+                channel: "general".into(),
+                author: format!("member-{}", n % 100),
+                text: format!("hello number {n}"),
+                mentions: Vec::new(),
+                reply_to: None,
+            }),
+        }
+    }};
+}
+
 fn wit_event(n: u64) -> types::Event {
-    types::Event {
-        meta: types::EventMeta {
-            event_id: format!("e-{n}"),
-            community_id: "bench".into(),
-            sequence: n + 1,
-            timestamp_ms: 1_767_225_600_000 + n,
-            attempt: 1,
-        },
-        kind: types::EventKind::MessagePosted(types::Message {
-            id: format!("m-{n}"),
-            channel: "general".into(),
-            author: format!("member-{}", n % 100),
-            text: format!("hello number {n}"),
-            mentions: Vec::new(),
-            reply_to: None,
-        }),
-    }
+    bench_event!(types, n)
+}
+
+fn async_event(n: u64) -> async_types::Event {
+    bench_event!(async_types, n)
 }

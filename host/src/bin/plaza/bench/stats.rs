@@ -32,7 +32,9 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    // In tenths of a percent, in integers: 99.9 % of 1 000 is rank 999, not 1 000 by rounding.
+    let tenths = (p * 10.0).round() as usize;
+    let rank = (tenths * sorted.len()).div_ceil(1000);
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
