@@ -167,10 +167,12 @@ async fn wat_template_passes_and_each_hostile_fragment_fails_with_its_reason() {
         }
     }
 
-    for (file, names) in [
-        ("import-sockets.wat", "wasi:sockets/tcp@0.2.6"),
-        ("import-backdoor.wat", "evil:backdoor/shell@1.0.0"),
-    ] {
+    // Sockets are linked (denying every call) since Python and JavaScript runtimes import them.
+    let sockets = wat(Some(("import-sockets.wat", ";; @EXTRA-IMPORTS")));
+    let report = check(&sockets, "import-sockets.wat", Some((wat_manifest(), "test".into()))).await;
+    assert_eq!(status(&report, "component"), Status::Pass, "{}", report.to_text());
+
+    for (file, names) in [("import-backdoor.wat", "evil:backdoor/shell@1.0.0")] {
         let bytes = wat(Some((file, ";; @EXTRA-IMPORTS")));
         let report = check(&bytes, file, Some((wat_manifest(), "test".into()))).await;
         assert_eq!(status(&report, "component"), Status::Fail, "{file}");

@@ -9,7 +9,8 @@ use plaza_host::Plaza;
 
 use crate::common::*;
 
-const REUSE_3: &str = "\n[isolation]\nmode = \"reuse\"\nmax-events = 3\nmax-seconds = 60\n";
+/// Four events per instance: `plugin-installed` (delivered at install) and three commands.
+const REUSE_4: &str = "\n[isolation]\nmode = \"reuse\"\nmax-events = 4\nmax-seconds = 60\n";
 
 async fn reusing_probe(plaza: &Plaza, isolation: &str) -> Arc<Plugin> {
     let packaged = packaged_probe_with(plaza, &["messages:send"], &["command-invoked"], isolation).await;
@@ -32,24 +33,24 @@ fn calls(n: u32) -> Vec<String> {
 #[tokio::test]
 async fn one_instance_serves_one_community_up_to_max_events() {
     let plaza = plaza();
-    let probe = reusing_probe(&plaza, REUSE_3).await;
+    let probe = reusing_probe(&plaza, REUSE_4).await;
     community_with(&plaza, "a", &probe, "all").await;
     community_with(&plaza, "b", &probe, "all").await;
     let (mut a, mut b) = (Events::new("a"), Events::new("b"));
     assert_eq!(recall(&plaza, &mut a, "a1").await, calls(1));
     assert_eq!(recall(&plaza, &mut a, "a2").await, calls(2));
+    assert_eq!(recall(&plaza, &mut a, "a3").await, calls(3));
+    // max-events = 4, `plugin-installed` included: the fourth command gets a new instance.
+    assert_eq!(recall(&plaza, &mut a, "a4").await, calls(1));
     // Community b never sees a's instance.
     assert_eq!(recall(&plaza, &mut b, "b1").await, calls(1));
-    assert_eq!(recall(&plaza, &mut a, "a3").await, calls(3));
-    // max-events = 3: the fourth event gets a new instance.
-    assert_eq!(recall(&plaza, &mut a, "a4").await, calls(1));
     assert_eq!(recall(&plaza, &mut b, "b2").await, calls(2));
 }
 
 #[tokio::test]
 async fn a_trap_or_a_handler_error_retires_the_instance() {
     let plaza = plaza_without_breaker();
-    let probe = reusing_probe(&plaza, REUSE_3).await;
+    let probe = reusing_probe(&plaza, REUSE_4).await;
     community_with(&plaza, "a", &probe, "all").await;
     let mut a = Events::new("a");
     assert_eq!(sent(&direct(&plaza, &mut a, "recall").await), calls(1));
@@ -71,7 +72,7 @@ async fn direct(plaza: &Plaza, ev: &mut Events, name: &str) -> plaza_host::Invoc
 #[tokio::test]
 async fn changing_the_install_starts_a_new_instance() {
     let plaza = plaza();
-    let probe = reusing_probe(&plaza, REUSE_3).await;
+    let probe = reusing_probe(&plaza, REUSE_4).await;
     community_with(&plaza, "a", &probe, "all").await;
     let mut a = Events::new("a");
     assert_eq!(recall(&plaza, &mut a, "a1").await, calls(1));
