@@ -177,6 +177,25 @@ pub enum EventKind {
         #[serde(default)]
         payload: String,
     },
+    /// Since `plaza:plugin@0.2.0`; not delivered to plugins built against 0.1.0.
+    MessagePinned(Pin),
+    /// Since `plaza:plugin@0.2.0`; not delivered to plugins built against 0.1.0.
+    MessageUnpinned(Pin),
+}
+
+/// A message pinned to or unpinned from its channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// Channel of the message.
+    pub channel: String,
+    /// The message.
+    pub message_id: String,
+    /// Who pinned or unpinned it.
+    pub member: String,
+    /// Author of the message, if known.
+    #[serde(default)]
+    pub message_author: Option<String>,
 }
 
 /// A reaction added or removed.
@@ -216,6 +235,8 @@ impl EventKind {
             EventKind::ConfigChanged { .. } => "config-changed",
             EventKind::PluginUpgraded { .. } => "plugin-upgraded",
             EventKind::TimerFired { .. } => "timer-fired",
+            EventKind::MessagePinned(_) => "message-pinned",
+            EventKind::MessageUnpinned(_) => "message-unpinned",
         }
     }
 

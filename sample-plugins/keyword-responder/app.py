@@ -1,6 +1,6 @@
 """keyword-responder: replies to messages that mention a configured keyword.
 
-Built with componentize-py against `plaza:plugin@0.1.0` (see README.md). A Python exception
+Built with componentize-py against `plaza:plugin@0.2.0` (see README.md). A Python exception
 escaping an export becomes an `unreachable` trap, so every host error is caught here and
 turned into either a logged warning (denied capability) or a `HandlerError` (retryable).
 """

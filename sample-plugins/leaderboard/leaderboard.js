@@ -1,14 +1,14 @@
 // leaderboard: points for messages and for reactions received, kept in KV per member.
-// Built with componentize-js against plaza:plugin@0.1.0 (see README.md).
+// Built with componentize-js against plaza:plugin@0.2.0 (see README.md).
 //
 // Host calls that fail throw an Error whose `payload` is the WIT `host-error` variant
 // ({ tag: 'denied', val: 'messages:send' }, ...). A denied capability is the admin's choice: it
 // is logged and the handler still succeeds. Anything else fails the handler (throwing a
 // `handler-error` record) so the host can deliver the event again.
 
-import { log } from 'plaza:plugin/logging@0.1.0';
-import * as kv from 'plaza:plugin/kv@0.1.0';
-import * as messaging from 'plaza:plugin/messaging@0.1.0';
+import { log } from 'plaza:plugin/logging@0.2.0';
+import * as kv from 'plaza:plugin/kv@0.2.0';
+import * as messaging from 'plaza:plugin/messaging@0.2.0';
 import { pointsKey, memberOf, addPoints, rank, formatBoard } from './points.js';
 
 export const MESSAGE_POINTS = 1;

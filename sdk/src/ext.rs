@@ -126,6 +126,8 @@ impl EventKind {
             EventKind::ConfigChanged(_) => "config-changed",
             EventKind::PluginUpgraded(_) => "plugin-upgraded",
             EventKind::TimerFired(_) => "timer-fired",
+            EventKind::MessagePinned(_) => "message-pinned",
+            EventKind::MessageUnpinned(_) => "message-unpinned",
         }
     }
 }

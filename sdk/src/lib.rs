@@ -1,7 +1,7 @@
 //! # plaza-sdk: write Plaza community plugins in Rust
 //!
 //! A Plaza plugin is a WebAssembly component (target `wasm32-wasip2`) implementing the WIT world
-//! `plaza:plugin/plugin@0.1.0`: the host hands it community events (a member joined, a message was
+//! `plaza:plugin/plugin@0.2.0`: the host hands it community events (a member joined, a message was
 //! posted, a slash command was invoked, a timer fired, ...) and the plugin acts through host
 //! interfaces (send messages, moderate, read members, a private key-value store, HTTP,
 //! timers), each of which answers only if the community admin granted the matching capability.
@@ -76,7 +76,7 @@
 // Lets the generated bindings name this crate as `::plaza_sdk` both here and in plugin crates.
 extern crate self as plaza_sdk;
 
-/// The raw `wit_bindgen::generate!` output for `wit/since_v0.1.0`, world `plugin`.
+/// The raw `wit_bindgen::generate!` output for `wit/since_v0.2.0`, world `plugin`.
 ///
 /// Plugins normally use the typed wrappers at the crate root instead; this module is public for
 /// anything they do not cover. The WIT `host-error` and `handler-error` types are mapped to
@@ -85,11 +85,11 @@ extern crate self as plaza_sdk;
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "plugin",
         with: {
-            "plaza:plugin/types@0.1.0/host-error": crate::error::HostError,
-            "plaza:plugin/types@0.1.0/handler-error": crate::error::HandlerError,
+            "plaza:plugin/types@0.2.0/host-error": crate::error::HostError,
+            "plaza:plugin/types@0.2.0/handler-error": crate::error::HandlerError,
         },
         additional_derives: [PartialEq, Eq],
         // The export macro is used from plugin crates through `export_plugin!`.
@@ -122,8 +122,8 @@ pub use plugin::{dispatch, Plugin};
 pub use bindings::plaza::plugin::types::{
     ChannelId, CommandInvoked, CommandSpec, CommunityId, ConfigChanged, ConfigEntry, Event, EventKind, EventMeta,
     MemberBanned, MemberId, MemberJoined, MemberLeft, MemberMuted, MemberProfile, MemberUpdated, Message,
-    MessageDeleted, MessageEdited, MessageId, PluginInfo, PluginInstalled, PluginUpgraded, Reaction, ReviewRequest,
-    ReviewVerdict, TimerFired, TimerId,
+    MessageDeleted, MessageEdited, MessageId, MessagePin, PluginInfo, PluginInstalled, PluginUpgraded, Reaction,
+    ReviewRequest, ReviewVerdict, TimerFired, TimerId,
 };
 
 /// What event handlers return: `Ok(())`, or a [`HandlerError`] that discards the invocation's

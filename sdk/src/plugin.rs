@@ -2,8 +2,8 @@
 
 use crate::{
     CommandInvoked, ConfigChanged, Event, EventKind, EventMeta, HandlerError, MemberBanned, MemberJoined, MemberLeft,
-    MemberMuted, MemberUpdated, Message, MessageDeleted, MessageEdited, PluginInfo, PluginInstalled, PluginUpgraded,
-    Reaction, ReviewRequest, ReviewVerdict, TimerFired,
+    MemberMuted, MemberUpdated, Message, MessageDeleted, MessageEdited, MessagePin, PluginInfo, PluginInstalled,
+    PluginUpgraded, Reaction, ReviewRequest, ReviewVerdict, TimerFired,
 };
 
 /// A Plaza plugin. Implement it on a (usually empty) type and pass that type to
@@ -72,6 +72,19 @@ pub trait Plugin {
     /// A message was deleted.
     fn on_message_deleted(meta: &EventMeta, deleted: MessageDeleted) -> Result<(), HandlerError> {
         let _ = (meta, deleted);
+        Ok(())
+    }
+
+    /// A message was pinned to its channel (since `plaza:plugin@0.2.0`; needs `messages:read`
+    /// or `messages:read.mentions`, and `message-pinned` in the manifest's subscriptions).
+    fn on_message_pinned(meta: &EventMeta, pin: MessagePin) -> Result<(), HandlerError> {
+        let _ = (meta, pin);
+        Ok(())
+    }
+
+    /// A message was unpinned (since `plaza:plugin@0.2.0`).
+    fn on_message_unpinned(meta: &EventMeta, pin: MessagePin) -> Result<(), HandlerError> {
+        let _ = (meta, pin);
         Ok(())
     }
 
@@ -158,6 +171,8 @@ pub fn dispatch<P: Plugin + ?Sized>(event: Event) -> Result<(), HandlerError> {
         EventKind::ConfigChanged(e) => P::on_config_changed(meta, e),
         EventKind::PluginUpgraded(e) => P::on_upgraded(meta, e),
         EventKind::TimerFired(e) => P::on_timer(meta, e),
+        EventKind::MessagePinned(e) => P::on_message_pinned(meta, e),
+        EventKind::MessageUnpinned(e) => P::on_message_unpinned(meta, e),
     }
 }
 

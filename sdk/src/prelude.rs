@@ -11,6 +11,6 @@ pub use crate::{export_plugin, HandlerError, HandlerResult, HostError, HostResul
 pub use crate::{
     ChannelId, CommandInvoked, CommandSpec, ConfigChanged, ConfigEntry, Event, EventKind, EventMeta, MemberBanned,
     MemberId, MemberJoined, MemberLeft, MemberMuted, MemberProfile, MemberUpdated, Message, MessageDeleted,
-    MessageEdited, MessageId, PluginInfo, PluginInstalled, PluginUpgraded, Reaction, ReviewRequest, ReviewVerdict,
-    TimerFired, TimerId,
+    MessageEdited, MessageId, MessagePin, PluginInfo, PluginInstalled, PluginUpgraded, Reaction, ReviewRequest,
+    ReviewVerdict, TimerFired, TimerId,
 };

@@ -23,7 +23,7 @@ const WAT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/guests/wat");
 /// A manifest for a test guest: `caps` requested, `events` subscribed, `commands` offered.
 fn manifest(id: &str, caps: &[&str], events: &[&str], commands: &[String]) -> String {
     let mut text = format!(
-        "[plugin]\nid = \"{id}\"\nversion = \"0.0.1\"\napi = \"0.1.0\"\nauthors = [\"tests\"]\n\
+        "[plugin]\nid = \"{id}\"\nversion = \"0.0.1\"\napi = \"0.2.0\"\nauthors = [\"tests\"]\n\
          description = \"test guest\"\n\n[capabilities]\n"
     );
     for cap in caps {
@@ -78,8 +78,9 @@ fn wat(fragment: Option<(&str, &str)>) -> Vec<u8> {
     wat::parse_str(&text).unwrap()
 }
 
+/// The WAT guests are written against `plaza:plugin@0.1.0` (more 0.1.0 plugins in the suite).
 fn wat_manifest() -> String {
-    manifest("wat-plugin", &[], &["member-joined"], &[])
+    manifest("wat-plugin", &[], &["member-joined"], &[]).replace("api = \"0.2.0\"", "api = \"0.1.0\"")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,7 +96,7 @@ async fn every_sample_plugin_passes() {
             };
             assert_eq!(c.status, expected, "{name} {}:\n{}", c.name, report.to_text());
         }
-        assert_eq!(report.wit_version.as_deref(), Some("0.1.0"));
+        assert_eq!(report.wit_version.as_deref(), Some("0.2.0"));
     }
 }
 

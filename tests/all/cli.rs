@@ -165,7 +165,7 @@ fn inspect_shows_world_imports_and_capabilities() {
     );
     let o = plaza(&["inspect", plaza_tests::PROBE]);
     assert!(
-        stdout(&o).contains("world         plaza:plugin/plugin@0.1.0"),
+        stdout(&o).contains("world         plaza:plugin/plugin@0.2.0"),
         "{}",
         stdout(&o)
     );

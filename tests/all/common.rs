@@ -130,10 +130,23 @@ pub async fn packaged_probe(plaza: &Plaza, caps: &[&str], events: &[&str]) -> Ve
 
 /// Like [`packaged_probe`], with `extra` TOML appended to the manifest (e.g. `[isolation]`).
 pub async fn packaged_probe_with(plaza: &Plaza, caps: &[&str], events: &[&str], extra: &str) -> Vec<u8> {
-    let probe = load(plaza, plaza_tests::PROBE).await;
-    let mut text = String::from(
-        "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"0.1.0\"\nauthors = [\"tests\"]\n\
-         description = \"probe\"\n\n[capabilities]\n\"commands\" = { reason = \"test commands\" }\n",
+    package_probe_build(plaza, plaza_tests::PROBE, caps, events, extra).await
+}
+
+/// A build of the probe (`component`, e.g. a frozen older-WIT one) with a manifest embedded,
+/// as in [`packaged_probe_with`]; the manifest's `api` is the build's WIT version.
+pub async fn package_probe_build(
+    plaza: &Plaza,
+    component: &str,
+    caps: &[&str],
+    events: &[&str],
+    extra: &str,
+) -> Vec<u8> {
+    let probe = load(plaza, component).await;
+    let mut text = format!(
+        "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"{}\"\nauthors = [\"tests\"]\n\
+         description = \"probe\"\n\n[capabilities]\n\"commands\" = {{ reason = \"test commands\" }}\n",
+        probe.api()
     );
     for cap in caps {
         text.push_str(&format!("{cap:?} = {{ reason = \"test needs {cap}\" }}\n"));
@@ -147,7 +160,7 @@ pub async fn packaged_probe_with(plaza: &Plaza, caps: &[&str], events: &[&str], 
         ));
     }
     text.push_str(extra);
-    let bytes = std::fs::read(plaza_tests::PROBE).unwrap();
+    let bytes = std::fs::read(component).unwrap();
     plaza_host::manifest::embed::embed(&bytes, &text).unwrap()
 }
 

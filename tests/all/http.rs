@@ -35,7 +35,7 @@ async fn fetching_probe(plaza: &Plaza, hosts: &[&str]) -> Arc<Plugin> {
     let probe = load(plaza, plaza_tests::PROBE).await;
     let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
     let mut text = format!(
-        "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"0.1.0\"\nauthors = [\"tests\"]\n\
+        "[plugin]\nid = \"probe\"\nversion = \"0.0.1\"\napi = \"0.2.0\"\nauthors = [\"tests\"]\n\
          description = \"probe\"\n\n[capabilities]\n\"commands\" = {{ reason = \"test commands\" }}\n\
          \"moderation:review\" = {{ reason = \"review test\" }}\n\
          \"http:fetch\" = {{ reason = \"talks to the shop\", hosts = [{}] }}\n\n[events]\nsubscribe = [\"command-invoked\"]\n",

@@ -272,3 +272,32 @@ async fn a_second_load_of_a_large_component_is_a_compile_cache_hit() {
     assert_eq!(warm, CacheStatus::Hit);
     assert!(warm_time * 5 < cold_time, "cold {cold_time:?}, cached {warm_time:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_and_javascript_samples_pass_plaza_check() {
+    for (sample, toolchain) in [
+        ("keyword-responder", "componentize-py"),
+        ("leaderboard", "ComponentizeJS"),
+    ] {
+        let bytes = std::fs::read(lang_plugin(sample)).unwrap();
+        let manifest = std::fs::read_to_string(sample_manifest(sample)).unwrap();
+        let report = plaza_host::check::check(&bytes, sample, Some((manifest, format!("{sample}/plaza.toml")))).await;
+        assert!(report.passed, "{sample}:\n{}", report.to_text());
+        assert_eq!(report.wit_version.as_deref(), Some("0.2.0"));
+        let manifest = report.get("manifest").unwrap();
+        assert_eq!(manifest.status, plaza_host::check::Status::Warn, "{}", report.to_text());
+        assert!(
+            manifest.details[0].starts_with(&format!("built with {toolchain}")),
+            "{}",
+            report.to_text()
+        );
+        for name in ["events", "denied", "idempotent"] {
+            assert_eq!(
+                report.get(name).unwrap().status,
+                plaza_host::check::Status::Pass,
+                "{sample} {name}:\n{}",
+                report.to_text()
+            );
+        }
+    }
+}

@@ -22,3 +22,4 @@ mod reuse;
 mod sample_plugins;
 mod serve;
 mod signing;
+mod versions;

@@ -12,7 +12,7 @@ use std::process::Command;
 use crate::{run, toolchains, workspace_root};
 
 /// The WIT the samples are built against (the host keeps running 0.1.0 plugins).
-const WIT: &str = "wit/since_v0.1.0";
+const WIT: &str = "wit/since_v0.2.0";
 /// The build script `plaza new --lang js` projects carry; the JavaScript sample uses it too.
 const COMPONENTIZE_MJS: &str = "host/templates/js/componentize.mjs";
 

@@ -100,6 +100,16 @@ pub fn community_events(plugin: &Plugin, message_chars: usize) -> Vec<Item> {
             json!({"type": "member-left", "member": "carol", "removed": true}),
         ),
     ];
+    if crate::wit::knows_event(plugin.api(), "message-pinned") {
+        items.push(item(
+            "message-pinned",
+            json!({"type": "message-pinned", "channel": "general", "message_id": "m1", "member": "alice", "message_author": "alice"}),
+        ));
+        items.push(item(
+            "message-unpinned (unknown message)",
+            json!({"type": "message-unpinned", "channel": "general", "message_id": "nowhere", "member": "bob"}),
+        ));
+    }
     for c in &plugin.commands {
         let name = &c.name;
         let command = |args: Value| json!({"type": "command-invoked", "channel": "general", "member": "alice", "name": name, "args": args, "message_id": null});

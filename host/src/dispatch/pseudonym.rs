@@ -8,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::event::{Event, EventKind, MemberProfile, Message, Reaction};
+use crate::event::{Event, EventKind, MemberProfile, Message, Pin, Reaction};
 
 /// Derives pseudonyms with a host secret.
 #[derive(Clone)]
@@ -120,6 +120,11 @@ pub fn map_event(event: &Event, map: &mut dyn FnMut(&str) -> String) -> Event {
         message_author: r.message_author.as_ref().map(&mut *m),
         ..r.clone()
     };
+    let pin = |p: &Pin, m: &mut dyn FnMut(&String) -> String| Pin {
+        member: m(&p.member),
+        message_author: p.message_author.as_ref().map(&mut *m),
+        ..p.clone()
+    };
     let kind = match &event.kind {
         EventKind::MemberJoined { member, invited_by } => EventKind::MemberJoined {
             member: profile(member, &mut m),
@@ -159,6 +164,8 @@ pub fn map_event(event: &Event, map: &mut dyn FnMut(&str) -> String) -> Event {
             message_id: message_id.clone(),
             deleted_by: m(deleted_by),
         },
+        EventKind::MessagePinned(p) => EventKind::MessagePinned(pin(p, &mut m)),
+        EventKind::MessageUnpinned(p) => EventKind::MessageUnpinned(pin(p, &mut m)),
         EventKind::ReactionAdded(r) => EventKind::ReactionAdded(reaction(r, &mut m)),
         EventKind::ReactionRemoved(r) => EventKind::ReactionRemoved(reaction(r, &mut m)),
         EventKind::MemberMuted {

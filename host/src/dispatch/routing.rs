@@ -4,7 +4,7 @@
 //! admin granted what the event needs:
 //! - `message-posted`, `message-edited`: `messages:read`, or `messages:read.mentions` for messages
 //!   that mention the plugin (`@ID` in the text or `plugin:ID` in the mentions);
-//! - `message-deleted`: either read capability;
+//! - `message-deleted`, `message-pinned`, `message-unpinned`: either read capability;
 //! - `reaction-added`, `reaction-removed`: `reactions:read`;
 //! - `member-updated` (profile changes): `members:read`;
 //! - `command-invoked`: `commands`, and only for commands the plugin offers. A posted message
@@ -47,9 +47,11 @@ pub(crate) fn route(event: &Event, install: &Install) -> Option<Event> {
             let allowed = subscribed("message-edited") && may_read(&grants, &install.plugin.name, text, mentions);
             allowed.then(|| event.clone())
         }
-        EventKind::MessageDeleted { .. } => (subscribed("message-deleted")
-            && (grants.contains(Capability::MessagesRead) || grants.contains(Capability::MessagesReadMentions)))
-        .then(|| event.clone()),
+        EventKind::MessageDeleted { .. } | EventKind::MessagePinned(_) | EventKind::MessageUnpinned(_) => {
+            (subscribed(event.kind.type_name())
+                && (grants.contains(Capability::MessagesRead) || grants.contains(Capability::MessagesReadMentions)))
+            .then(|| event.clone())
+        }
         EventKind::ReactionAdded(_) | EventKind::ReactionRemoved(_) => {
             (subscribed(event.kind.type_name()) && grants.contains(Capability::ReactionsRead)).then(|| event.clone())
         }

@@ -81,6 +81,8 @@ impl<'h> EventBuilder<'h> {
             "message-posted"
                 | "message-edited"
                 | "message-deleted"
+                | "message-pinned"
+                | "message-unpinned"
                 | "reaction-added"
                 | "reaction-removed"
                 | "command-invoked"

@@ -68,7 +68,8 @@ use error::{field_in_text, line_column, SourceMap};
 pub const MANIFEST_FILE: &str = "plaza.toml";
 
 /// Every event type a plugin can subscribe to, as in [`EventKind::type_name`](crate::event::EventKind::type_name).
-pub const EVENT_TYPES: [&str; 16] = [
+/// Types added after `plaza:plugin@0.1.0` are listed in [`crate::wit::EVENTS_SINCE`].
+pub const EVENT_TYPES: [&str; 18] = [
     "member-joined",
     "member-left",
     "member-updated",
@@ -85,6 +86,8 @@ pub const EVENT_TYPES: [&str; 16] = [
     "config-changed",
     "plugin-upgraded",
     "timer-fired",
+    "message-pinned",
+    "message-unpinned",
 ];
 
 /// Events every plugin receives whether it subscribes or not (the install-scoped ones).

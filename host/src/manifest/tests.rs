@@ -280,7 +280,9 @@ fn event_lists_match_event_kind() {
             | EventKind::PluginUninstalled
             | EventKind::ConfigChanged { .. }
             | EventKind::PluginUpgraded { .. }
-            | EventKind::TimerFired { .. } => kind.type_name(),
+            | EventKind::TimerFired { .. }
+            | EventKind::MessagePinned(_)
+            | EventKind::MessageUnpinned(_) => kind.type_name(),
         }
     }
     // Every name parses as an event type, and the install-scoped ones are the lifecycle list.

@@ -220,6 +220,17 @@ impl Manifest {
                     format!("unknown event type {event:?} (known: {})", EVENT_TYPES.join(", ")),
                 );
             }
+            if !crate::wit::knows_event(&self.plugin.api, event) {
+                return fail(
+                    field,
+                    format!(
+                        "{event:?} arrived in plaza:plugin@{}; this plugin is built against {} (rebuild it with a newer SDK and set api = \"{}\")",
+                        crate::wit::event_since(event),
+                        self.plugin.api,
+                        crate::wit::latest::VERSION
+                    ),
+                );
+            }
             if let Some(first) = seen.insert(event.as_str(), i) {
                 return fail(field, format!("{event:?} is listed twice (also at subscribe[{first}])"));
             }

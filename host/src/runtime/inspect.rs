@@ -66,6 +66,40 @@ pub struct ComponentSummary {
     pub capabilities: Vec<Capability>,
     /// Required exports that are missing.
     pub missing_exports: Vec<String>,
+    /// The language toolchain that built it, from its `producers` sections, when it names one
+    /// that imports the whole world whatever the code calls (componentize-py, ComponentizeJS).
+    pub whole_world_toolchain: Option<String>,
+}
+
+/// `producers` names of toolchains whose components import every interface of the world, used
+/// or not, with the toolchain they stand for. componentize-py does not name itself there; its
+/// pre-initialiser, component-init, does.
+const WHOLE_WORLD_TOOLCHAINS: [(&str, &str); 3] = [
+    ("componentize-py", "componentize-py"),
+    ("component-init-transform", "componentize-py"),
+    ("ComponentizeJS", "ComponentizeJS"),
+];
+
+/// The first whole-world toolchain named in any `producers` section of `bytes` (the component's
+/// own or a nested core module's: componentize-py names itself in the latter).
+fn whole_world_toolchain(bytes: &[u8]) -> Option<String> {
+    use wasmparser::{KnownCustom, Payload};
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(Payload::CustomSection(section)) = payload else {
+            continue;
+        };
+        let KnownCustom::Producers(producers) = section.as_known() else {
+            continue;
+        };
+        for field in producers.into_iter().flatten() {
+            for value in field.values.into_iter().flatten() {
+                if let Some((_, toolchain)) = WHOLE_WORLD_TOOLCHAINS.iter().find(|(n, _)| *n == value.name) {
+                    return Some(toolchain.to_string());
+                }
+            }
+        }
+    }
+    None
 }
 
 fn split_versioned(name: &str) -> (&str, Option<&str>) {
@@ -122,6 +156,7 @@ pub fn summarize(component: &Component, engine: &Engine, bytes: &[u8]) -> Compon
         unsupported_imports,
         capabilities,
         missing_exports,
+        whole_world_toolchain: whole_world_toolchain(bytes),
     }
 }
 

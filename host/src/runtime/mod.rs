@@ -34,7 +34,7 @@ impl Runtime {
     pub fn new(settings: EngineSettings, limits: Limits) -> anyhow::Result<Self> {
         let engine = PlazaEngine::new(settings)?;
         let mut linker = Linker::new(engine.engine());
-        crate::host_api::add_to_linker(&mut linker)?;
+        crate::wit::add_to_linker(&mut linker)?;
         wasi::add_to_linker(&mut linker)?;
         // A quarter of the pool at most stays warm: fresh instances always find a slot.
         let warm = reuse::WarmPool::new(engine.settings().pool_instances as usize / 4);

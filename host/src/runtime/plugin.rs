@@ -13,7 +13,7 @@ use crate::capability::{Capability, GrantSet};
 use crate::engine::CacheStatus;
 use crate::error::PlazaError;
 use crate::manifest::{embed, Manifest, MANIFEST_FILE};
-use crate::wit::latest::PluginPre;
+use crate::wit::PluginPre;
 use crate::wit::SUPPORTED_VERSIONS;
 
 /// A slash command a plugin offers.
@@ -66,7 +66,7 @@ pub struct Plugin {
     pub cache: CacheStatus,
     /// Time spent compiling or loading the compiled form, in milliseconds.
     pub compile_ms: u64,
-    pub(crate) pre: PluginPre<super::state::HostState>,
+    pub(crate) pre: PluginPre,
     /// The manifest's `http:fetch` hosts, parsed once (every invocation's call context holds them).
     allowlist: std::sync::OnceLock<Arc<crate::host_api::http::policy::Allowlist>>,
 }
@@ -94,6 +94,11 @@ impl Plugin {
                 Arc::new(crate::host_api::http::policy::Allowlist::new(self.manifest.http_hosts()).unwrap_or_default())
             })
             .clone()
+    }
+
+    /// The `plaza:plugin` WIT version it was built against.
+    pub fn api(&self) -> &'static str {
+        self.pre.version()
     }
 
     /// The capabilities its manifest requests.
@@ -158,7 +163,7 @@ impl Runtime {
                 inspect::LINKED_WASI.join(", ")
             ),
         })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| PlazaError::WrongWorld {
+        let pre = PluginPre::new(instance_pre, summary.wit_version.as_deref()).map_err(|e| PlazaError::WrongWorld {
             origin: origin.clone(),
             reason: format!("{e:#}"),
         })?;
@@ -176,7 +181,10 @@ impl Runtime {
         };
         let mut plugin = Plugin {
             // Replaced below once `describe` has answered.
-            manifest: Manifest::from_toml(&derived_manifest_toml("placeholder", "0.0.0", "", &[], &[]), "derived")?,
+            manifest: Manifest::from_toml(
+                &derived_manifest_toml(crate::wit::latest::VERSION, "placeholder", "0.0.0", "", &[], &[]),
+                "derived",
+            )?,
             manifest_source: ManifestSource::Derived,
             digest: {
                 use sha2::Digest;
@@ -229,6 +237,7 @@ impl Runtime {
             None => {
                 let commands: Vec<&str> = plugin.commands.iter().map(|c| c.name.as_str()).collect();
                 let text = derived_manifest_toml(
+                    plugin.api(),
                     &plugin.name,
                     &plugin.version,
                     &plugin.description,
@@ -330,6 +339,7 @@ fn check_world(summary: &ComponentSummary, origin: &str) -> Result<(), PlazaErro
 /// A manifest for a component that came without one (development runs): it requests what the
 /// component's imports can use, every read capability, commands and the review hook.
 fn derived_manifest_toml(
+    api: &str,
     name: &str,
     version: &str,
     description: &str,
@@ -349,7 +359,7 @@ fn derived_manifest_toml(
         "[plugin]\nid = {}\nversion = {}\napi = {}\nauthors = [\"unknown (no manifest)\"]\ndescription = {}\n\n[capabilities]\n",
         toml_str(name),
         toml_str(&version),
-        toml_str(crate::wit::latest::VERSION),
+        toml_str(api),
         toml_str(&description.chars().take(500).collect::<String>()),
     );
     let mut caps: Vec<Capability> = imported
@@ -377,7 +387,11 @@ fn derived_manifest_toml(
             toml_str(cap.name())
         );
     }
-    let events: Vec<String> = crate::manifest::EVENT_TYPES.iter().map(|e| toml_str(e)).collect();
+    let events: Vec<String> = crate::manifest::EVENT_TYPES
+        .iter()
+        .filter(|e| crate::wit::knows_event(api, e))
+        .map(|e| toml_str(e))
+        .collect();
     let _ = write!(text, "\n[events]\nsubscribe = [{}]\n", events.join(", "));
     for c in commands {
         let _ = write!(
@@ -413,13 +427,12 @@ fn check_manifest_matches(plugin: &Plugin, manifest: &Manifest, origin: &str) ->
             plugin.version
         )));
     }
-    if let Some(api) = &plugin.summary.wit_version {
-        if &manifest.plugin.api != api {
-            return Err(mismatch(format!(
-                "manifest api is {} but the component was built against plaza:plugin@{api}",
-                manifest.plugin.api
-            )));
-        }
+    let api = plugin.api();
+    if manifest.plugin.api != api {
+        return Err(mismatch(format!(
+            "manifest api is {} but the component was built against plaza:plugin@{api}",
+            manifest.plugin.api
+        )));
     }
     for c in &plugin.commands {
         if !manifest.offers_command(&c.name) {

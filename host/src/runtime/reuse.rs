@@ -16,7 +16,7 @@ use std::time::Instant;
 use wasmtime::Store;
 
 use super::state::HostState;
-use crate::wit::latest::Plugin as Bindings;
+use crate::wit::Bindings;
 
 /// An idle instance and what decides when it retires.
 pub(crate) struct WarmInstance {

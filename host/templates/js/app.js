@@ -4,8 +4,8 @@
 // calls that fail throw an Error whose `payload` is the WIT `host-error` variant: a denied
 // capability is logged, anything else fails the handler (retryable).
 
-import { log } from 'plaza:plugin/logging@0.1.0';
-import * as messaging from 'plaza:plugin/messaging@0.1.0';
+import { log } from 'plaza:plugin/logging@0.2.0';
+import * as messaging from 'plaza:plugin/messaging@0.2.0';
 import { greeting } from './logic.js';
 
 export function describe() {

@@ -3,7 +3,7 @@
 //! The templates live in `host/templates/` and are embedded in the binary. Every project gets a
 //! `plaza.toml` manifest, the plugin's code with its logic in a host-free module, a unit test of
 //! that logic, an `events.jsonl` to replay with `plaza run`, and a README with the build, package
-//! and run commands. Python and JavaScript projects also get the `plaza:plugin@0.1.0` WIT their
+//! and run commands. Python and JavaScript projects also get the `plaza:plugin@0.2.0` WIT their
 //! toolchains build against (Rust gets it through the SDK).
 
 use std::path::{Path, PathBuf};
@@ -77,29 +77,29 @@ const JS: [File; 7] = [
 
 /// The WIT Python and JavaScript projects build against.
 const WIT: [File; 9] = [
-    ("wit/world.wit", include_str!("../../../../wit/since_v0.1.0/world.wit")),
-    ("wit/types.wit", include_str!("../../../../wit/since_v0.1.0/types.wit")),
+    ("wit/world.wit", include_str!("../../../../wit/since_v0.2.0/world.wit")),
+    ("wit/types.wit", include_str!("../../../../wit/since_v0.2.0/types.wit")),
     (
         "wit/logging.wit",
-        include_str!("../../../../wit/since_v0.1.0/logging.wit"),
+        include_str!("../../../../wit/since_v0.2.0/logging.wit"),
     ),
     (
         "wit/messaging.wit",
-        include_str!("../../../../wit/since_v0.1.0/messaging.wit"),
+        include_str!("../../../../wit/since_v0.2.0/messaging.wit"),
     ),
     (
         "wit/moderation.wit",
-        include_str!("../../../../wit/since_v0.1.0/moderation.wit"),
+        include_str!("../../../../wit/since_v0.2.0/moderation.wit"),
     ),
     (
         "wit/members.wit",
-        include_str!("../../../../wit/since_v0.1.0/members.wit"),
+        include_str!("../../../../wit/since_v0.2.0/members.wit"),
     ),
-    ("wit/kv.wit", include_str!("../../../../wit/since_v0.1.0/kv.wit")),
-    ("wit/http.wit", include_str!("../../../../wit/since_v0.1.0/http.wit")),
+    ("wit/kv.wit", include_str!("../../../../wit/since_v0.2.0/kv.wit")),
+    ("wit/http.wit", include_str!("../../../../wit/since_v0.2.0/http.wit")),
     (
         "wit/scheduler.wit",
-        include_str!("../../../../wit/since_v0.1.0/scheduler.wit"),
+        include_str!("../../../../wit/since_v0.2.0/scheduler.wit"),
     ),
 ];
 

@@ -216,6 +216,8 @@ function eventWords(ev) {
     case "message-posted": return `${who(ev.author)} posted a message${channel}${quote(ev.text)}`;
     case "message-edited": return `${who(ev.author)} edited a message${channel}${quote(ev.text)}`;
     case "message-deleted": return `A message${channel} was deleted`;
+    case "message-pinned": return `${who(ev.member)} pinned a message${channel}`;
+    case "message-unpinned": return `${who(ev.member)} unpinned a message${channel}`;
     case "reaction-added": return `${who(ev.member)} reacted ${ev.emoji ?? ""}${channel}`;
     case "reaction-removed": return `${who(ev.member)} removed a reaction${channel}`;
     case "member-muted": return `${who(ev.member)} was muted`;

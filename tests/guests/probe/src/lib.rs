@@ -54,6 +54,11 @@ impl Plugin for Probe {
         Ok(())
     }
 
+    fn on_message_pinned(_meta: &EventMeta, pin: MessagePin) -> Result<(), HandlerError> {
+        plaza_sdk::info!("saw {} pin {} in {}", pin.member, pin.message_id, pin.channel);
+        Ok(())
+    }
+
     fn on_command(meta: &EventMeta, cmd: CommandInvoked) -> Result<(), HandlerError> {
         let arg = |i: usize| cmd.arg(i).unwrap_or("").to_string();
         match cmd.name.as_str() {

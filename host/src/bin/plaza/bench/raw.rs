@@ -16,14 +16,14 @@ use super::stats::Run;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "plugin",
     });
 }
 
 mod async_bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "plugin",
         imports: { default: async },
         exports: { default: async },

@@ -1,9 +1,10 @@
-//! `plaza:plugin@0.1.0` bindings, and conversions from the host's event types.
+//! `plaza:plugin@0.2.0` bindings (the latest: the host's interfaces implement these), and
+//! conversions from the host's event types.
 
 use crate::event::{self, EventKind as K};
 
 wasmtime::component::bindgen!({
-    path: "../wit/since_v0.1.0",
+    path: "../wit/since_v0.2.0",
     world: "plugin",
     imports: { default: async | trappable },
     exports: { default: async },
@@ -13,7 +14,7 @@ pub use plaza::plugin::types;
 pub use plaza::plugin::types::HostError;
 
 /// The WIT package version of these bindings.
-pub const VERSION: &str = "0.1.0";
+pub const VERSION: &str = "0.2.0";
 
 fn profile(p: &event::MemberProfile) -> types::MemberProfile {
     types::MemberProfile {
@@ -37,6 +38,15 @@ fn config(entries: &[event::ConfigEntry]) -> Vec<types::ConfigEntry> {
             value: e.value.clone(),
         })
         .collect()
+}
+
+fn pin(p: &event::Pin) -> types::MessagePin {
+    types::MessagePin {
+        channel: p.channel.clone(),
+        message_id: p.message_id.clone(),
+        member: p.member.clone(),
+        message_author: p.message_author.clone(),
+    }
 }
 
 fn reaction(r: &event::Reaction) -> types::Reaction {
@@ -166,6 +176,8 @@ impl From<&event::Event> for types::Event {
                 name: name.clone(),
                 payload: payload.clone(),
             }),
+            K::MessagePinned(p) => W::MessagePinned(pin(p)),
+            K::MessageUnpinned(p) => W::MessageUnpinned(pin(p)),
         };
         types::Event { meta, kind }
     }
