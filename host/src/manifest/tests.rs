@@ -326,7 +326,7 @@ fn plugin_table_rules() {
     assert_eq!(
         error_replacing("api", "api = \"0.9.0\""),
         "plaza.toml:5:7: plugin.api: plaza:plugin API version \"0.9.0\" is not supported by this host (supported: \
-         0.1.0)"
+         0.2.0, 0.1.0)"
     );
     assert!(error_replacing("authors", "authors = []").starts_with("plaza.toml:6:11: plugin.authors: at least one"));
     assert_eq!(

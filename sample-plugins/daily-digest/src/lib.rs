@@ -1,7 +1,7 @@
 //! # daily-digest
 //!
-//! Counts the community's activity (messages, distinct posters, joins, departures, reactions)
-//! in KV and, once a day at the configured hour (UTC), posts a summary to the configured channel,
+//! Counts the community's activity (messages, distinct posters, joins, departures, reactions,
+//! pinned messages — an event since `plaza:plugin@0.2.0`) in KV and, once a day at the configured hour (UTC), posts a summary to the configured channel,
 //! starts the counters over and schedules the next day's timer. See the README for capabilities,
 //! configuration and KV keys.
 //!
@@ -43,8 +43,10 @@ pub mod counter {
     pub const LEAVES: &str = "count/leaves";
     /// Reactions added.
     pub const REACTIONS: &str = "count/reactions";
+    /// Messages pinned.
+    pub const PINS: &str = "count/pins";
     /// All of them.
-    pub const ALL: [&str; 5] = [MESSAGES, POSTERS, JOINS, LEAVES, REACTIONS];
+    pub const ALL: [&str; 6] = [MESSAGES, POSTERS, JOINS, LEAVES, REACTIONS, PINS];
 }
 
 /// The plugin.
@@ -96,6 +98,10 @@ impl Plugin for DailyDigest {
 
     fn on_reaction_added(_meta: &EventMeta, _reaction: Reaction) -> HandlerResult {
         count(|| kv::increment(counter::REACTIONS, 1).map(drop))
+    }
+
+    fn on_message_pinned(_meta: &EventMeta, _pin: MessagePin) -> HandlerResult {
+        count(|| kv::increment(counter::PINS, 1).map(drop))
     }
 
     fn on_timer(meta: &EventMeta, timer: TimerFired) -> HandlerResult {
@@ -195,6 +201,8 @@ pub struct Counts {
     pub leaves: i64,
     /// Reactions added.
     pub reactions: i64,
+    /// Messages pinned.
+    pub pins: i64,
 }
 
 impl Counts {
@@ -207,6 +215,7 @@ impl Counts {
             joins: get(counter::JOINS)?,
             leaves: get(counter::LEAVES)?,
             reactions: get(counter::REACTIONS)?,
+            pins: get(counter::PINS)?,
         })
     }
 }
@@ -231,8 +240,12 @@ pub fn summary(day: &str, c: &Counts) -> String {
     if *c == Counts::default() {
         return format!("📰 Daily digest for {day}: a quiet day, no messages, joins or reactions.");
     }
+    let pins = match c.pins {
+        0 => String::new(),
+        n => format!(", {} pinned", plural(n, "message", "messages")),
+    };
     format!(
-        "📰 Daily digest for {day}: {} from {}, {} joined, {} left, {}.",
+        "📰 Daily digest for {day}: {} from {}, {} joined, {} left, {}{pins}.",
         plural(c.messages, "message", "messages"),
         plural(c.posters, "member", "members"),
         plural(c.joins, "new member", "new members"),

@@ -105,6 +105,27 @@ fn the_timer_posts_the_days_counts_starts_over_and_schedules_tomorrow() {
 }
 
 #[test]
+fn pinned_messages_are_counted_when_there_are_any() {
+    let timer = installed();
+    a_day_of_activity();
+    for id in ["m1", "m2"] {
+        deliver(EventKind::MessagePinned(MessagePin {
+            channel: "general".into(),
+            message_id: id.into(),
+            member: "ann".into(),
+            message_author: None,
+        }));
+    }
+    testing::deliver_event::<DailyDigest>(fire(&timer)).unwrap();
+    assert_eq!(
+        testing::last_sent_text().unwrap(),
+        "📰 Daily digest for 2026-01-01: 4 messages from 3 members, 2 new members joined, 1 member left, \
+         1 reaction, 2 messages pinned."
+    );
+    assert_eq!(testing::kv_get_string(counter::PINS), None, "starts over");
+}
+
+#[test]
 fn a_redelivered_timer_posts_once() {
     let timer = installed();
     a_day_of_activity();
@@ -187,9 +208,12 @@ fn summary_pluralises() {
         joins: 1,
         leaves: 0,
         reactions: 0,
+        pins: 0,
     };
     assert_eq!(
         summary("2026-01-01", &one),
         "📰 Daily digest for 2026-01-01: 1 message from 1 member, 1 new member joined, 0 members left, 0 reactions."
     );
+    let pinned = Counts { pins: 1, ..one };
+    assert!(summary("2026-01-01", &pinned).ends_with("0 reactions, 1 message pinned."));
 }
