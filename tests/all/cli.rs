@@ -140,7 +140,7 @@ fn inspect_shows_world_imports_and_capabilities() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["name"], "probe");
-    assert_eq!(v["wit_version"], "0.1.0");
+    assert_eq!(v["wit_version"], "0.2.0");
     assert_eq!(
         v["exports"],
         serde_json::json!(["describe", "handle-event", "review-message"])

@@ -28,7 +28,7 @@ async fn describe_gives_name_version_and_commands() {
     assert_eq!(probe.name, "probe");
     assert_eq!(probe.version, "0.0.1");
     assert!(probe.offers_command("kv-roundtrip"));
-    assert_eq!(probe.summary.wit_version.as_deref(), Some("0.1.0"));
+    assert_eq!(probe.summary.wit_version.as_deref(), Some("0.2.0"));
     assert!(probe.summary.unsupported_imports.is_empty());
 }
 
