@@ -22,20 +22,29 @@ const PARTITIONS_KEY: &str = "partitions";
 /// A value a released lease holds, so the next owner updates it at its revision.
 const RELEASED: &[u8] = b"";
 
-/// Opens (or creates) a bucket whose entries live `ttl`.
+/// Opens (or creates) a bucket whose entries live `ttl` (zero: forever), keeping one value
+/// per key. The bucket's stream is created here as the client's `create_key_value` would,
+/// because that call first reads account fields the Debian server (2.9) does not send.
 async fn bucket(js: &jetstream::Context, url: &str, name: &str, ttl: Duration) -> Result<kv::Store, BusError> {
-    if let Ok(store) = js.get_key_value(name).await {
-        return Ok(store);
-    }
-    js.create_key_value(kv::Config {
-        bucket: name.to_string(),
-        history: 1,
+    let config = jetstream::stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
         max_age: ttl,
         storage: jetstream::stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
+        num_replicas: 1,
         ..Default::default()
-    })
-    .await
-    .map_err(|e| BusError::nats(url, format!("creating the bucket {name}"), e))
+    };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| BusError::nats(url, format!("creating the bucket {name}"), e))?;
+    js.get_key_value(name)
+        .await
+        .map_err(|e| BusError::nats(url, format!("opening the bucket {name}"), e))
 }
 
 /// Records the partition count on first use, and refuses another one later.

@@ -1,6 +1,8 @@
 //! `plaza serve`: the host as an HTTP service over the embedded store (docs/api.md), with
 //! background delivery as in `plaza deliver`; and `plaza token`, which makes, lists and
-//! revokes the API's bearer tokens on the same database.
+//! revokes the API's bearer tokens on the same database. With `--bus nats://HOST:PORT` the
+//! node consumes its share of the NATS JetStream partitions instead of delivering alone
+//! (`plaza_host::bus`).
 //!
 //! `plaza serve` prints one JSON line when it listens (`{"status":"listening","address":..}`)
 //! and one when it has stopped; SIGTERM or Ctrl-C stops it gracefully: it stops accepting,
