@@ -509,7 +509,7 @@ async fn a_different_partition_count_is_refused() {
         partitions: 3,
         ..BusSettings::new(&url)
     };
-    let e = bus::run_node(plaza, settings, stopped).await.err().expect("refused");
+    let e = bus::run_node(plaza, settings, stopped).await.expect_err("refused");
     assert!(
         matches!(e, bus::BusError::PartitionMismatch { ours: 3, theirs: 8 }),
         "{e}"
