@@ -31,10 +31,14 @@
 //!   installs with chosen grants, events at a deterministic time, assertions on effects.
 //! - [`check`]: `plaza check`, the conformance kit run before shipping and at review, built on
 //!   the harness: report, JSON and JUnit output.
+//! - [`bus`]: scale-out on NATS JetStream (`plaza serve --bus`): events partitioned by
+//!   community onto a stream, partition leases in a KV bucket, one consumer per owned partition
+//!   delivering through the same log and pump as the embedded mode.
 //! - [`metrics`]: counters, histograms and gauges of ingest, delivery and invocations, in the
 //!   Prometheus text format (what `plaza serve` exposes at `/metrics`).
 
 pub mod admin;
+pub mod bus;
 pub mod capability;
 pub mod check;
 pub mod dispatch;

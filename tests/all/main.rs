@@ -16,6 +16,7 @@ mod languages;
 mod library;
 mod merchant;
 mod metrics;
+mod nats;
 mod new;
 mod o2o;
 mod reuse;

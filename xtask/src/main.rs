@@ -8,7 +8,7 @@
 //! Both add the `wasm32-wasip2` target first if it is missing, and build with the one
 //! release-based `ci` profile (a debug wasmtime is ~15x slower at compiling plugins). `test`
 //! also installs Debian's headless Chromium and ChromeDriver when they are missing, for the web
-//! console's browser tests.
+//! console's browser tests, and Debian's `nats-server` for the scale-out tests.
 
 mod bench;
 mod lang_plugins;
@@ -133,12 +133,32 @@ fn demo(extra: &[String]) -> Result<(), String> {
 /// Where the browser tests expect Debian's Chromium and its WebDriver.
 const BROWSER: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
 
+/// Where the NATS tests (tests/all/nats.rs) expect the server.
+const NATS_SERVER: [&str; 1] = ["/usr/bin/nats-server"];
+
 /// Installs Debian's `chromium` and `chromium-driver` when missing (as root, or through sudo).
 fn ensure_browser() -> Result<(), String> {
-    if BROWSER.iter().all(|p| Path::new(p).exists()) {
+    ensure_debian(
+        &BROWSER,
+        &["chromium", "chromium-driver"],
+        "headless Chromium or ChromeDriver",
+    )
+}
+
+/// Installs Debian's `nats-server` (JetStream) when missing, for the scale-out tests.
+fn ensure_nats_server() -> Result<(), String> {
+    ensure_debian(&NATS_SERVER, &["nats-server"], "nats-server")
+}
+
+/// Installs Debian `packages` unless every file in `paths` exists (as root, or through sudo).
+fn ensure_debian(paths: &[&str], packages: &[&str], what: &str) -> Result<(), String> {
+    if paths.iter().all(|p| Path::new(p).exists()) {
         return Ok(());
     }
-    eprintln!("xtask: headless Chromium or ChromeDriver is missing; installing Debian's chromium and chromium-driver");
+    eprintln!(
+        "xtask: {what} is missing; installing Debian's {}",
+        packages.join(" and ")
+    );
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -156,18 +176,15 @@ fn ensure_browser() -> Result<(), String> {
         cmd
     };
     run(&mut apt(&["update"]))?;
-    run(&mut apt(&[
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "chromium",
-        "chromium-driver",
-    ]))
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    run(&mut apt(&install))
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
     ensure_browser()?;
+    ensure_nats_server()?;
     // The Python and JavaScript samples: tests/all/languages.rs fails without them.
     lang_plugins::build()?;
     run(cargo().args(["test", "--workspace", "--profile", PROFILE]).args(extra))

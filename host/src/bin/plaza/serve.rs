@@ -1,6 +1,8 @@
 //! `plaza serve`: the host as an HTTP service over the embedded store (docs/api.md), with
 //! background delivery as in `plaza deliver`; and `plaza token`, which makes, lists and
-//! revokes the API's bearer tokens on the same database.
+//! revokes the API's bearer tokens on the same database. With `--bus nats://HOST:PORT` the
+//! node consumes its share of the NATS JetStream partitions instead of delivering alone
+//! (`plaza_host::bus`).
 //!
 //! `plaza serve` prints one JSON line when it listens (`{"status":"listening","address":..}`)
 //! and one when it has stopped; SIGTERM or Ctrl-C stops it gracefully: it stops accepting,
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use plaza_host::bus::BusSettings;
 use plaza_host::dispatch::{EmbeddedPlatform, RetryPolicy, RunControl, RunnerOptions};
 use plaza_host::serve::tokens::{self, NewToken, Role, TokenStore as _};
 use plaza_host::serve::{AppState, ServeOptions, Server, SqliteTokenStore};
@@ -51,6 +54,35 @@ pub struct ServeArgs {
     /// Attempts per event before it becomes a dead letter.
     #[arg(long, default_value_t = RetryPolicy::default().max_attempts)]
     max_attempts: u32,
+    /// Scale out: consume events from NATS JetStream at this URL (`nats://HOST:PORT`), sharing
+    /// the partitions with the other nodes, instead of delivering the local log alone.
+    #[arg(long, value_name = "URL")]
+    bus: Option<String>,
+    /// Partitions of the bus (every node and publisher must agree).
+    #[arg(long, default_value_t = 16, requires = "bus")]
+    bus_partitions: u32,
+    /// This node's id on the bus (unique among live nodes; random by default).
+    #[arg(long, requires = "bus")]
+    node_id: Option<String>,
+    /// How long a partition lease lasts without renewal, in ms.
+    #[arg(long, default_value_t = 6_000, requires = "bus")]
+    lease_ttl_ms: u64,
+    /// How long a consumed event may stay unacknowledged before the bus offers it again, in ms.
+    #[arg(long, default_value_t = 10_000, requires = "bus")]
+    ack_wait_ms: u64,
+}
+
+/// The bus settings from the flags, when `--bus` is given.
+fn bus_settings(args: &ServeArgs) -> Option<BusSettings> {
+    let url = args.bus.as_deref()?;
+    let mut settings = BusSettings::new(url);
+    settings.partitions = args.bus_partitions.max(1);
+    if let Some(id) = &args.node_id {
+        settings.node_id = id.clone();
+    }
+    settings.lease_ttl = Duration::from_millis(args.lease_ttl_ms.max(300));
+    settings.ack_wait = Duration::from_millis(args.ack_wait_ms.max(100));
+    Some(settings)
 }
 
 fn say(value: serde_json::Value) {
@@ -93,7 +125,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut runner = {
         let plaza = plaza.clone();
-        tokio::spawn(async move { plaza.run_delivery(options, control, Arc::new(EmbeddedPlatform)).await })
+        let bus = bus_settings(&args);
+        tokio::spawn(async move {
+            match bus {
+                // The bus node delivers the partitions it holds; the local runner would deliver
+                // every community from every node.
+                Some(settings) => {
+                    let node = plaza_host::bus::run_node(plaza, settings, control.shutdown).await?;
+                    Ok::<_, anyhow::Error>(json!({"abandoned": 0, "bus_events": node.events}))
+                }
+                None => {
+                    let summary = plaza.run_delivery(options, control, Arc::new(EmbeddedPlatform)).await?;
+                    Ok(json!({"invocations": summary.invocations, "abandoned": summary.abandoned}))
+                }
+            }
+        })
     };
     let serve_options = ServeOptions {
         request_timeout: Duration::from_millis(args.request_timeout_ms.max(1)),
@@ -112,11 +158,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     server.shutdown(grace).await;
     let _ = shutdown_tx.send(true);
-    let summary = match finished {
+    let mut summary = match finished {
         Some(result) => result??,
         None => runner.await??,
     };
-    say(json!({"status": "stopped", "abandoned": summary.abandoned, "invocations": summary.invocations}));
+    summary["status"] = json!("stopped");
+    say(summary);
     Ok(ExitCode::SUCCESS)
 }
 

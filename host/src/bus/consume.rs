@@ -1,0 +1,189 @@
+//! One owned partition: its durable consumer, each event accepted into its community's log and
+//! delivered there, then acknowledged; and sweeps that re-pump installs still lagging (retries,
+//! events left by a node that died between its append and its pump).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+
+use super::{subject, BusError, BusSettings, STREAM};
+use crate::dispatch::{now_ms, Acceptance};
+use crate::error::PlazaError;
+use crate::storage::log::decode_event;
+use crate::Plaza;
+
+/// The durable consumer of a partition.
+pub fn consumer_name(partition: u32) -> String {
+    format!("plaza-p{partition}")
+}
+
+/// Creates (or opens) a partition's consumer: explicit acks, one message in flight.
+pub(crate) async fn consumer(
+    js: &jetstream::Context,
+    settings: &BusSettings,
+    partition: u32,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
+    let url = &settings.url;
+    let stream = js
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| BusError::nats(url, format!("opening the stream {STREAM}"), e))?;
+    let name = consumer_name(partition);
+    let config = pull::Config {
+        durable_name: Some(name.clone()),
+        filter_subject: subject::partition_filter(partition),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        // One unacknowledged event per partition: a new owner cannot overtake an old one.
+        max_ack_pending: 1,
+        ..Default::default()
+    };
+    stream
+        .get_or_create_consumer(&name, config)
+        .await
+        .map_err(|e| BusError::nats(url, format!("creating the consumer {name}"), e))
+}
+
+/// Consumes one partition until `stop` turns true; counts handled events in `handled`.
+pub(crate) struct Partition {
+    pub plaza: Arc<Plaza>,
+    pub js: jetstream::Context,
+    pub settings: Arc<BusSettings>,
+    pub partition: u32,
+    pub handled: Arc<AtomicU64>,
+}
+
+impl Partition {
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let p = self.partition;
+        // First whatever the previous owner left in the logs.
+        self.sweep().await;
+        let mut sweep = tokio::time::interval(self.settings.sweep_interval);
+        'connect: while !*stop.borrow() {
+            let messages = match consumer(&self.js, &self.settings, p).await {
+                Ok(c) => c.messages().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let mut messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(partition = p, "consuming: {e}; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'connect,
+                        _ = stop.changed() => break 'connect,
+                    }
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break 'connect,
+                    _ = sweep.tick() => self.sweep().await,
+                    next = messages.next() => match next {
+                        Some(Ok(message)) => self.handle(message).await,
+                        Some(Err(e)) => {
+                            tracing::warn!(partition = p, "consuming: {e}; resubscribing");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue 'connect;
+                        }
+                        None => continue 'connect,
+                    },
+                }
+                if *stop.borrow() {
+                    break 'connect;
+                }
+            }
+        }
+        tracing::info!(partition = p, "stopped consuming");
+    }
+
+    /// Accepts one event into its community's log, delivers the community's due events, then
+    /// acknowledges it: effects are committed before the ack, so a redelivery finds them done.
+    async fn handle(&self, message: jetstream::Message) {
+        let p = self.partition;
+        let event = match std::str::from_utf8(&message.payload)
+            .map_err(|e| e.to_string())
+            .and_then(decode_event)
+        {
+            Ok(event) => event,
+            Err(e) => {
+                // It would fail the same way forever; keep the partition moving.
+                tracing::error!(partition = p, subject = %message.subject, "dropping an undecodable event: {e}");
+                let _ = message.ack_with(AckKind::Term).await;
+                return;
+            }
+        };
+        let (id, community) = (event.meta.id.clone(), event.meta.community.clone());
+        let answer = self.plaza.accept(vec![event]).await.pop();
+        match answer {
+            Some(Ok(Acceptance::Accepted { .. } | Acceptance::Duplicate { .. })) => {
+                self.pump(&community).await;
+            }
+            Some(Ok(Acceptance::Rejected { plugin, reason })) => {
+                tracing::info!(partition = p, community = %community, event = %id, plugin = %plugin, "review rejected the message: {reason}");
+            }
+            Some(Err(PlazaError::Store(e))) => {
+                // Not in the log: leave it with the bus, which offers it again shortly.
+                tracing::error!(partition = p, community = %community, event = %id, "appending to the log failed: {e}; retrying");
+                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                return;
+            }
+            Some(Err(e)) => {
+                tracing::error!(partition = p, community = %community, event = %id, "event refused, dropped: {e}");
+            }
+            None => {}
+        }
+        if let Err(e) = message.ack().await {
+            // Redelivered after the ack wait; the log drops the copy.
+            tracing::warn!(partition = p, community = %community, event = %id, "acknowledging: {e}");
+        }
+        self.handled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Delivers a community's due log entries to each install, in install order.
+    async fn pump(&self, community: &str) {
+        let installs = match self.plaza.installs(community) {
+            Ok(installs) => installs,
+            Err(e) => {
+                tracing::error!(community, "reading installs: {e}");
+                return;
+            }
+        };
+        for install in installs {
+            let mut reports = Vec::new();
+            let delivered = self
+                .plaza
+                .pump(&install, now_ms(), usize::MAX, &mut reports)
+                .await
+                .with_context(|| format!("delivering to {} in `{community}`", install.plugin.name));
+            // A failure stays in the log: the next sweep tries again.
+            if let Err(e) = delivered {
+                tracing::error!("{e:#}");
+            }
+        }
+    }
+
+    /// Pumps every community of this partition with an install behind its log's head.
+    async fn sweep(&self) {
+        let mut lagging = BTreeSet::new();
+        for install in self.plaza.all_installs_in_order() {
+            let community = &install.community;
+            if subject::partition_of(community, self.settings.partitions) != self.partition
+                || lagging.contains(community)
+            {
+                continue;
+            }
+            if self.plaza.lag(community, &install.plugin.name).unwrap_or(0) > 0 {
+                lagging.insert(community.clone());
+            }
+        }
+        for community in lagging {
+            self.pump(&community).await;
+        }
+    }
+}
