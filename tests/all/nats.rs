@@ -1,6 +1,7 @@
 //! Scale-out on NATS JetStream (`plaza_host::bus`, `plaza serve --bus`): several nodes share one
-//! event stream, every event takes effect exactly once and in its community's order, and a node
-//! killed mid-stream has its partitions taken over.
+//! event stream, every event takes effect exactly once and in its community's order, a node
+//! killed mid-stream has its partitions taken over, and a restart of the NATS server itself
+//! mid-stream loses and duplicates nothing (the fault tests: 10 000 events, 100 communities).
 //!
 //! Each test starts its own `nats-server -js` on a free loopback port with a temporary store
 //! (killed on drop). The nodes share one data directory (the embedded database), where the
@@ -30,6 +31,9 @@ use crate::common::{allow_unsigned, cache_dir, plaza_bin};
 const PLUGIN: &str = "ledger-a";
 /// Few partitions, so that every node holds some and every partition holds communities.
 const PARTITIONS: u32 = 8;
+/// The fault tests' scale: at least 10 000 events over at least 100 communities.
+const FAULT_EVENTS: usize = 10_000;
+const FAULT_COMMUNITIES: usize = 100;
 /// How long the tests wait for something that should happen within seconds, before they fail
 /// saying what did not happen (a slow, shared machine must not fail them).
 const PATIENCE: Duration = Duration::from_secs(300);
@@ -46,8 +50,27 @@ impl NatsServer {
         let dir = tempfile::tempdir().unwrap();
         // nats-server cannot be asked for port 0: take a free port from the OS and hand it over.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = std::fs::File::create(dir.path().join("nats.log")).unwrap();
-        let child = Command::new("nats-server")
+        let child = Self::spawn(port, &dir);
+        let server = NatsServer { child, port, dir };
+        server.wait_listening();
+        server
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and store.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.dir);
+        self.wait_listening();
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("nats.log"))
+            .unwrap();
+        Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(dir.path().join("store"))
             .stdout(Stdio::null())
@@ -57,18 +80,15 @@ impl NatsServer {
                 panic!(
                     "cannot start nats-server ({e}); install it: apt-get install nats-server (`cargo xtask test` does)"
                 )
-            });
-        let server = NatsServer { child, port, dir };
+            })
+    }
+
+    fn wait_listening(&self) {
         let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server never listened: {}",
-                server.log()
-            );
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server never listened: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
     }
 
     fn url(&self) -> String {
@@ -210,6 +230,24 @@ fn wait_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communitie
     }
 }
 
+/// Waits until at least `events` are delivered: mid-stream, before `what`.
+async fn wait_progress(data: &Path, communities: &[String], events: u64, what: &str) {
+    let store = SqliteStore::open(data).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while delivered(&store, communities) < events {
+        assert!(Instant::now() < deadline, "no progress before {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_delivered`] off the async threads.
+async fn wait_all_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
+    let (d, o, c) = (data.to_path_buf(), order.clone(), communities.to_vec());
+    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
+        .await
+        .unwrap();
+}
+
 /// Waits until `predicate` holds of the partition owners.
 async fn wait_owners(url: &str, what: &str, predicate: impl Fn(&[Option<String>]) -> bool) -> Vec<Option<String>> {
     let deadline = Instant::now() + PATIENCE;
@@ -302,6 +340,32 @@ fn check_exactly_once_in_order(data: &Path, order: &BTreeMap<String, Vec<String>
 
 /// Three nodes in this process share the partitions; 1 200 events over 24+ communities each
 /// take effect once, in order; each node consumed some.
+/// In-process nodes named `names` over `data`, each with a stop switch.
+async fn start_nodes(
+    data: &Path,
+    url: &str,
+    names: &[&str],
+) -> Vec<(
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<bus::NodeSummary, bus::BusError>>,
+)> {
+    let mut nodes = Vec::new();
+    for name in names {
+        let plaza = Arc::new(Plaza::open(data, config(data)).await.unwrap());
+        let settings = BusSettings {
+            partitions: PARTITIONS,
+            node_id: name.to_string(),
+            lease_ttl: Duration::from_secs(2),
+            ack_wait: Duration::from_secs(5),
+            sweep_interval: Duration::from_millis(500),
+            ..BusSettings::new(url)
+        };
+        let (stop, stopped) = watch::channel(false);
+        nodes.push((stop, tokio::spawn(bus::run_node(plaza, settings, stopped))));
+    }
+    nodes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_deliver_every_event_once_in_order() {
     let nats = NatsServer::start();
@@ -310,29 +374,13 @@ async fn three_nodes_deliver_every_event_once_in_order() {
     let communities = communities(24);
     setup(data.path(), &communities).await;
     let names = ["n0", "n1", "n2"];
-    let mut nodes = Vec::new();
-    for name in names {
-        let plaza = Arc::new(Plaza::open(data.path(), config(data.path())).await.unwrap());
-        let settings = BusSettings {
-            partitions: PARTITIONS,
-            node_id: name.to_string(),
-            lease_ttl: Duration::from_secs(2),
-            ack_wait: Duration::from_secs(5),
-            sweep_interval: Duration::from_millis(500),
-            ..BusSettings::new(&url)
-        };
-        let (stop, stopped) = watch::channel(false);
-        nodes.push((stop, tokio::spawn(bus::run_node(plaza, settings, stopped))));
-    }
+    let nodes = start_nodes(data.path(), &url, &names).await;
     wait_owners(&url, "the nodes never shared the partitions", |o| balanced(o, &names)).await;
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let events = make_events("ev", 0, 1_200, &communities);
     let mut order = BTreeMap::new();
     publish(&publisher, &events, &mut order).await;
-    let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
-        .await
-        .unwrap();
+    wait_all_delivered(data.path(), &order, &communities).await;
     let mut consumed = Vec::new();
     for (stop, node) in nodes {
         stop.send(true).unwrap();
@@ -408,7 +456,7 @@ async fn a_killed_node_has_its_partitions_taken_over() {
     let url = nats.url();
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let communities = communities(24);
+    let communities = communities(FAULT_COMMUNITIES);
     setup(data.path(), &communities).await;
     let names = ["k0", "k1", "k2"];
     let mut nodes: Vec<Node> = names
@@ -425,24 +473,16 @@ async fn a_killed_node_has_its_partitions_taken_over() {
 
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let mut order = BTreeMap::new();
-    let first = make_events("ev", 0, 600, &communities);
+    let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &first, &mut order).await;
     // Mid-stream: some events delivered, then the kill.
-    let store = SqliteStore::open(data.path()).unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while delivered(&store, &communities) < 150 {
-        assert!(Instant::now() < deadline, "no progress before the kill");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_progress(data.path(), &communities, 150, "the kill").await;
     let mut victim = victim;
     victim.child.kill().unwrap(); // SIGKILL
     victim.child.wait().unwrap();
-    let second = make_events("ev", 600, 600, &communities);
+    let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &second, &mut order).await;
-    let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
-        .await
-        .unwrap();
+    wait_all_delivered(data.path(), &order, &communities).await;
     // The survivors hold every partition, the victim's included.
     let survivors = &names[1..];
     wait_owners(&url, "the survivors never took every partition", |o| {
@@ -451,6 +491,44 @@ async fn a_killed_node_has_its_partitions_taken_over() {
     .await;
     drop(nodes);
     drop(victim);
+    check_exactly_once_in_order(data.path(), &order);
+}
+
+/// The NATS server itself is SIGKILLed and restarted (same port, same store) mid-stream: the
+/// nodes and the publisher reconnect, the stream and the leases come back from the store, and
+/// every event still takes effect exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_server_restart_mid_stream_loses_and_duplicates_nothing() {
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let data = tempfile::tempdir().unwrap();
+    let communities = communities(FAULT_COMMUNITIES);
+    setup(data.path(), &communities).await;
+    let names = ["r0", "r1"];
+    let nodes = start_nodes(data.path(), &url, &names).await;
+    wait_owners(&url, "the nodes never shared the partitions", |o| balanced(o, &names)).await;
+    let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
+    let mut order = BTreeMap::new();
+    let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
+    publish(&publisher, &first, &mut order).await;
+    wait_progress(data.path(), &communities, 150, "the restart").await;
+    nats.restart();
+    let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
+    publish(&publisher, &second, &mut order).await;
+    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_owners(&url, "the nodes never took the partitions back", |o| {
+        balanced(o, &names)
+    })
+    .await;
+    for (stop, node) in nodes {
+        stop.send(true).unwrap();
+        let summary = node.await.unwrap();
+        assert!(
+            summary.is_ok(),
+            "a node gave up across the restart: {summary:?}\n{}",
+            nats.log()
+        );
+    }
     check_exactly_once_in_order(data.path(), &order);
 }
 
@@ -600,10 +678,7 @@ async fn a_node_cut_off_from_nats_is_replaced() {
     }
     proxy.cut();
     publish(&publisher, &make_events("ev", 400, 400, &communities), &mut order).await;
-    let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
-        .await
-        .unwrap();
+    wait_all_delivered(data.path(), &order, &communities).await;
     wait_owners(&url, "the others never took the cut node's partitions", |o| {
         balanced(o, &names[1..])
     })
