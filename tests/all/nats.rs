@@ -1,6 +1,7 @@
 //! Scale-out on NATS JetStream (`plaza_host::bus`, `plaza serve --bus`): several nodes share one
-//! event stream, every event takes effect exactly once and in its community's order, and a node
-//! killed mid-stream has its partitions taken over.
+//! event stream, every event takes effect exactly once and in its community's order, a node
+//! killed mid-stream has its partitions taken over, and a restart of the NATS server itself
+//! mid-stream loses and duplicates nothing (the fault tests: 10 000 events, 100 communities).
 //!
 //! Each test starts its own `nats-server -js` on a free loopback port with a temporary store
 //! (killed on drop). The nodes share one data directory (the embedded database), where the
@@ -30,6 +31,9 @@ use crate::common::{allow_unsigned, cache_dir, plaza_bin};
 const PLUGIN: &str = "ledger-a";
 /// Few partitions, so that every node holds some and every partition holds communities.
 const PARTITIONS: u32 = 8;
+/// The fault tests' scale: at least 10 000 events over at least 100 communities.
+const FAULT_EVENTS: usize = 10_000;
+const FAULT_COMMUNITIES: usize = 100;
 /// How long the tests wait for something that should happen within seconds, before they fail
 /// saying what did not happen (a slow, shared machine must not fail them).
 const PATIENCE: Duration = Duration::from_secs(300);
@@ -46,8 +50,27 @@ impl NatsServer {
         let dir = tempfile::tempdir().unwrap();
         // nats-server cannot be asked for port 0: take a free port from the OS and hand it over.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = std::fs::File::create(dir.path().join("nats.log")).unwrap();
-        let child = Command::new("nats-server")
+        let child = Self::spawn(port, &dir);
+        let server = NatsServer { child, port, dir };
+        server.wait_listening();
+        server
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and store.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.dir);
+        self.wait_listening();
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("nats.log"))
+            .unwrap();
+        Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(dir.path().join("store"))
             .stdout(Stdio::null())
@@ -57,26 +80,24 @@ impl NatsServer {
                 panic!(
                     "cannot start nats-server ({e}); install it: apt-get install nats-server (`cargo xtask test` does)"
                 )
-            });
-        let server = NatsServer { child, port, dir };
+            })
+    }
+
+    fn wait_listening(&self) {
         let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server never listened: {}",
-                server.log()
-            );
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server never listened: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
     }
 
     fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The end of the server's log.
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+        tail(&std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default())
     }
 }
 
@@ -210,15 +231,39 @@ fn wait_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communitie
     }
 }
 
-/// Waits until `predicate` holds of the partition owners.
-async fn wait_owners(url: &str, what: &str, predicate: impl Fn(&[Option<String>]) -> bool) -> Vec<Option<String>> {
+/// Waits until at least `events` are delivered: mid-stream, before `what`.
+async fn wait_progress(data: &Path, communities: &[String], events: u64, what: &str) {
+    let store = SqliteStore::open(data).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while delivered(&store, communities) < events {
+        assert!(Instant::now() < deadline, "no progress before {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_delivered`] off the async threads.
+async fn wait_all_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
+    let (d, o, c) = (data.to_path_buf(), order.clone(), communities.to_vec());
+    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
+        .await
+        .unwrap();
+}
+
+/// Waits until `predicate` holds of the partition owners; on failure says what `diagnose` tells
+/// (the nodes' logs).
+async fn wait_owners(
+    url: &str,
+    what: &str,
+    predicate: impl Fn(&[Option<String>]) -> bool,
+    diagnose: &dyn Fn() -> String,
+) -> Vec<Option<String>> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let owners = bus::lease::owners_at(url, PARTITIONS).await.unwrap();
         if predicate(&owners) {
             return owners;
         }
-        assert!(Instant::now() < deadline, "{what}: owners {owners:?}");
+        assert!(Instant::now() < deadline, "{what}: owners {owners:?}\n{}", diagnose());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -300,6 +345,40 @@ fn check_exactly_once_in_order(data: &Path, order: &BTreeMap<String, Vec<String>
     assert!(retried > 0, "no event needed a retry; the retry path went untested");
 }
 
+/// In-process nodes named `names` over `data`, each with a stop switch, once they share the
+/// partitions.
+async fn start_nodes(
+    data: &Path,
+    nats: &NatsServer,
+    names: &[&str],
+) -> Vec<(
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<bus::NodeSummary, bus::BusError>>,
+)> {
+    let mut nodes = Vec::new();
+    for name in names {
+        let plaza = Arc::new(Plaza::open(data, config(data)).await.unwrap());
+        let settings = BusSettings {
+            partitions: PARTITIONS,
+            node_id: name.to_string(),
+            lease_ttl: Duration::from_secs(2),
+            ack_wait: Duration::from_secs(5),
+            sweep_interval: Duration::from_millis(500),
+            ..BusSettings::new(&nats.url())
+        };
+        let (stop, stopped) = watch::channel(false);
+        nodes.push((stop, tokio::spawn(bus::run_node(plaza, settings, stopped))));
+    }
+    wait_owners(
+        &nats.url(),
+        "the nodes never shared the partitions",
+        |o| balanced(o, names),
+        &|| nats.log(),
+    )
+    .await;
+    nodes
+}
+
 /// Three nodes in this process share the partitions; 1 200 events over 24+ communities each
 /// take effect once, in order; each node consumed some.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -310,29 +389,12 @@ async fn three_nodes_deliver_every_event_once_in_order() {
     let communities = communities(24);
     setup(data.path(), &communities).await;
     let names = ["n0", "n1", "n2"];
-    let mut nodes = Vec::new();
-    for name in names {
-        let plaza = Arc::new(Plaza::open(data.path(), config(data.path())).await.unwrap());
-        let settings = BusSettings {
-            partitions: PARTITIONS,
-            node_id: name.to_string(),
-            lease_ttl: Duration::from_secs(2),
-            ack_wait: Duration::from_secs(5),
-            sweep_interval: Duration::from_millis(500),
-            ..BusSettings::new(&url)
-        };
-        let (stop, stopped) = watch::channel(false);
-        nodes.push((stop, tokio::spawn(bus::run_node(plaza, settings, stopped))));
-    }
-    wait_owners(&url, "the nodes never shared the partitions", |o| balanced(o, &names)).await;
+    let nodes = start_nodes(data.path(), &nats, &names).await;
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let events = make_events("ev", 0, 1_200, &communities);
     let mut order = BTreeMap::new();
     publish(&publisher, &events, &mut order).await;
-    let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
-        .await
-        .unwrap();
+    wait_all_delivered(data.path(), &order, &communities).await;
     let mut consumed = Vec::new();
     for (stop, node) in nodes {
         stop.send(true).unwrap();
@@ -352,10 +414,32 @@ async fn three_nodes_deliver_every_event_once_in_order() {
     check_exactly_once_in_order(data.path(), &order);
 }
 
+/// The last few kilobytes of a log.
+fn tail(log: &str) -> String {
+    let mut start = log.len().saturating_sub(6_000);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    log[start..].to_string()
+}
+
+/// The end of each `plaza serve` child's stderr in `work`.
+fn node_logs(work: &Path, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            let log = std::fs::read_to_string(work.join(format!("{n}.stderr"))).unwrap_or_default();
+            format!("--- {n}:\n{}", tail(&log))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A `plaza serve --bus` child process; SIGKILLed on drop.
 struct Node {
     child: Child,
     name: String,
+    address: std::net::SocketAddr,
 }
 
 impl Node {
@@ -381,16 +465,60 @@ impl Node {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut first)
             .unwrap();
-        assert!(
-            first.contains("listening"),
-            "{name} did not start: {first:?} {}",
-            std::fs::read_to_string(&stderr).unwrap_or_default()
-        );
+        let said: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
+        let address = said["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name} did not start: {first:?} {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                )
+            });
         Node {
             child,
             name: name.to_string(),
+            address,
         }
     }
+
+    /// Posts events to the node's `POST /v1/events` in batches; each must be stored by the
+    /// stream (the node publishes rather than appends).
+    async fn ingest(&self, token: &str, events: &[Event], order: &mut BTreeMap<String, Vec<String>>) {
+        for batch in events.chunks(250) {
+            let body: Vec<serde_json::Value> = batch.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+            let reply = crate::serve::call(
+                self.address,
+                "POST",
+                "/v1/events",
+                Some(token),
+                crate::serve::Body::Json(json!(body)),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}: {:?}", self.name, reply.json());
+            let answers = reply.json();
+            for (event, answer) in batch.iter().zip(answers["results"].as_array().unwrap()) {
+                assert_eq!(answer["status"], "accepted", "{}: {answer}", self.name);
+                assert!(answer["stream_sequence"].as_u64().is_some(), "{answer}");
+                order
+                    .entry(event.meta.community.clone())
+                    .or_default()
+                    .push(event.meta.id.clone());
+            }
+        }
+    }
+}
+
+/// An operator token for the nodes' API.
+fn operator_token(data: &Path) -> String {
+    use plaza_host::serve::tokens::{self, NewToken, Role};
+    let store = plaza_host::serve::SqliteTokenStore::open(data).unwrap();
+    let operator = NewToken {
+        name: "nats-test".into(),
+        role: Role::Operator,
+        communities: Vec::new(),
+    };
+    tokens::create(&store, &operator, 1).unwrap().1.expose().to_string()
 }
 
 impl Drop for Node {
@@ -401,21 +529,30 @@ impl Drop for Node {
 }
 
 /// Three `plaza serve --bus` processes; one is SIGKILLed mid-stream. Its partitions are taken
-/// over by the others, and every event still takes effect exactly once, in order.
+/// over by the others, and every event still takes effect exactly once, in order: the first
+/// half published to the stream directly, the second posted to a survivor's HTTP ingest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_has_its_partitions_taken_over() {
     let nats = NatsServer::start();
     let url = nats.url();
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let communities = communities(24);
+    let communities = communities(FAULT_COMMUNITIES);
     setup(data.path(), &communities).await;
+    let token = operator_token(data.path());
     let names = ["k0", "k1", "k2"];
     let mut nodes: Vec<Node> = names
         .iter()
         .map(|n| Node::start(data.path(), &url, n, work.path().join(format!("{n}.stderr"))))
         .collect();
-    let owners = wait_owners(&url, "the nodes never shared the partitions", |o| balanced(o, &names)).await;
+    let logs = || node_logs(work.path(), &names);
+    let owners = wait_owners(
+        &url,
+        "the nodes never shared the partitions",
+        |o| balanced(o, &names),
+        &logs,
+    )
+    .await;
     let victim = nodes.remove(0);
     let victims_partitions = owners
         .iter()
@@ -425,32 +562,69 @@ async fn a_killed_node_has_its_partitions_taken_over() {
 
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let mut order = BTreeMap::new();
-    let first = make_events("ev", 0, 600, &communities);
+    let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &first, &mut order).await;
     // Mid-stream: some events delivered, then the kill.
-    let store = SqliteStore::open(data.path()).unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while delivered(&store, &communities) < 150 {
-        assert!(Instant::now() < deadline, "no progress before the kill");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_progress(data.path(), &communities, 150, "the kill").await;
     let mut victim = victim;
     victim.child.kill().unwrap(); // SIGKILL
     victim.child.wait().unwrap();
-    let second = make_events("ev", 600, 600, &communities);
-    publish(&publisher, &second, &mut order).await;
-    let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
-        .await
-        .unwrap();
+    // The rest arrives over HTTP at a survivor, which publishes it to the stream: its
+    // partitions' owners (the other survivor too) deliver it.
+    let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
+    nodes[0].ingest(&token, &second, &mut order).await;
+    wait_all_delivered(data.path(), &order, &communities).await;
     // The survivors hold every partition, the victim's included.
     let survivors = &names[1..];
-    wait_owners(&url, "the survivors never took every partition", |o| {
-        balanced(o, survivors)
-    })
+    wait_owners(
+        &url,
+        "the survivors never took every partition",
+        |o| balanced(o, survivors),
+        &logs,
+    )
     .await;
     drop(nodes);
     drop(victim);
+    check_exactly_once_in_order(data.path(), &order);
+}
+
+/// The NATS server itself is SIGKILLed and restarted (same port, same store) mid-stream: the
+/// nodes and the publisher reconnect, the stream and the leases come back from the store, and
+/// every event still takes effect exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_server_restart_mid_stream_loses_and_duplicates_nothing() {
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let data = tempfile::tempdir().unwrap();
+    let communities = communities(FAULT_COMMUNITIES);
+    setup(data.path(), &communities).await;
+    let names = ["r0", "r1"];
+    let nodes = start_nodes(data.path(), &nats, &names).await;
+    let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
+    let mut order = BTreeMap::new();
+    let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
+    publish(&publisher, &first, &mut order).await;
+    wait_progress(data.path(), &communities, 150, "the restart").await;
+    nats.restart();
+    let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
+    publish(&publisher, &second, &mut order).await;
+    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_owners(
+        &url,
+        "the nodes never took the partitions back",
+        |o| balanced(o, &names),
+        &|| nats.log(),
+    )
+    .await;
+    for (stop, node) in nodes {
+        stop.send(true).unwrap();
+        let summary = node.await.unwrap();
+        assert!(
+            summary.is_ok(),
+            "a node gave up across the restart: {summary:?}\n{}",
+            nats.log()
+        );
+    }
     check_exactly_once_in_order(data.path(), &order);
 }
 
@@ -588,7 +762,13 @@ async fn a_node_cut_off_from_nats_is_replaced() {
         let (stop, stopped) = watch::channel(false);
         nodes.push((stop, tokio::spawn(bus::run_node(plaza, settings, stopped))));
     }
-    wait_owners(&url, "the nodes never shared the partitions", |o| balanced(o, &names)).await;
+    wait_owners(
+        &url,
+        "the nodes never shared the partitions",
+        |o| balanced(o, &names),
+        &|| nats.log(),
+    )
+    .await;
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let mut order = BTreeMap::new();
     publish(&publisher, &make_events("ev", 0, 400, &communities), &mut order).await;
@@ -600,13 +780,13 @@ async fn a_node_cut_off_from_nats_is_replaced() {
     }
     proxy.cut();
     publish(&publisher, &make_events("ev", 400, 400, &communities), &mut order).await;
-    let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
-        .await
-        .unwrap();
-    wait_owners(&url, "the others never took the cut node's partitions", |o| {
-        balanced(o, &names[1..])
-    })
+    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_owners(
+        &url,
+        "the others never took the cut node's partitions",
+        |o| balanced(o, &names[1..]),
+        &|| nats.log(),
+    )
     .await;
     for (stop, node) in nodes {
         stop.send(true).unwrap();
@@ -680,4 +860,73 @@ async fn throughput() {
             events.len() as f64 / published.as_secs_f64(),
         );
     }
+}
+
+/// A bus node fires the timers of the communities in the partitions it holds: the probe
+/// schedules one when a command arrives through the stream, and its firing is appended to the
+/// community's log once and delivered to the probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_node_fires_the_timers_of_its_partitions() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let data = tempfile::tempdir().unwrap();
+    allow_unsigned(data.path());
+    let plaza = Arc::new(Plaza::open(data.path(), config(data.path())).await.unwrap());
+    let probe = crate::common::load(&plaza, plaza_tests::PROBE).await;
+    crate::common::community_with(&plaza, "town", &probe, "all").await;
+    let settings = BusSettings {
+        partitions: PARTITIONS,
+        node_id: "timekeeper".to_string(),
+        lease_ttl: Duration::from_secs(2),
+        sweep_interval: Duration::from_millis(200),
+        ..BusSettings::new(&url)
+    };
+    let (stop, stopped) = watch::channel(false);
+    let node = tokio::spawn(bus::run_node(plaza.clone(), settings, stopped));
+    let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
+    let command = json!({
+        "id": "cmd-1",
+        "type": "message-posted",
+        "timestamp_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64,
+        "channel": "general",
+        "message_id": "m1",
+        "author": "alice",
+        "text": "/timer 1000",
+    });
+    let event = EventDefaults::new("town", 0)
+        .parse(&command.to_string(), "timer test")
+        .unwrap();
+    publisher.publish(&event).await.unwrap();
+    let store = SqliteStore::open(data.path()).unwrap();
+    let fired = |store: &SqliteStore| -> Vec<String> {
+        store
+            .read_log("town", 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.meta.id)
+            .filter(|id| id.starts_with("timer:"))
+            .collect()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let head = store.head("town").unwrap();
+        let cursor = store.cursor("town", "probe").unwrap().map_or(0, |k| k.sequence);
+        if !fired(&store).is_empty() && cursor == head {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timer never fired and was delivered: head {head}, cursor {cursor}; timers {:?}",
+            store.due_timers(i64::MAX as u64),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more rounds of the node: a one-shot timer fires once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.send(true).unwrap();
+    node.await.unwrap().unwrap();
+    assert_eq!(fired(&store).len(), 1, "{:?}", fired(&store));
+    let cursor = store.cursor("town", "probe").unwrap().unwrap();
+    assert!(cursor.failures.is_empty(), "{cursor:?}");
+    assert_eq!(cursor.sequence, store.head("town").unwrap());
 }

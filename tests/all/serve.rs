@@ -31,7 +31,7 @@ use crate::common::*;
 // ---------------------------------------------------------------------------------------------
 
 /// A request body.
-enum Body {
+pub(crate) enum Body {
     None,
     Json(Value),
     Raw(&'static str, Vec<u8>),
@@ -39,14 +39,14 @@ enum Body {
 
 /// An answer.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {} {}", self.status, String::from_utf8_lossy(&self.body)))
     }
@@ -135,7 +135,7 @@ async fn send_raw(address: SocketAddr, bytes: &[u8]) -> Reply {
     parse_reply(&raw)
 }
 
-async fn call(address: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Body) -> Reply {
+pub(crate) async fn call(address: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Body) -> Reply {
     send_raw(address, &request_bytes(method, path, token, &body)).await
 }
 

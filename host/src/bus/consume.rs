@@ -63,7 +63,7 @@ impl Partition {
     pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         let p = self.partition;
         // First whatever the previous owner left in the logs.
-        self.sweep().await;
+        self.sweep(&stop).await;
         let mut sweep = tokio::time::interval(self.settings.sweep_interval);
         'connect: while !*stop.borrow() {
             let messages = match consumer(&self.js, &self.settings, p).await {
@@ -83,7 +83,7 @@ impl Partition {
             loop {
                 tokio::select! {
                     _ = stop.changed() => break 'connect,
-                    _ = sweep.tick() => self.sweep().await,
+                    _ = sweep.tick() => self.sweep(&stop).await,
                     next = messages.next() => match next {
                         Some(Ok(message)) => self.handle(message).await,
                         Some(Err(e)) => {
@@ -168,8 +168,9 @@ impl Partition {
         }
     }
 
-    /// Pumps every community of this partition with an install behind its log's head.
-    async fn sweep(&self) {
+    /// Pumps every community of this partition with an install behind its log's head; stops
+    /// between communities when asked to (the partition is being handed over).
+    async fn sweep(&self, stop: &watch::Receiver<bool>) {
         let mut lagging = BTreeSet::new();
         for install in self.plaza.all_installs_in_order() {
             let community = &install.community;
@@ -183,6 +184,9 @@ impl Partition {
             }
         }
         for community in lagging {
+            if *stop.borrow() {
+                return;
+            }
             self.pump(&community).await;
         }
     }

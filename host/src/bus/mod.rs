@@ -42,8 +42,14 @@
 //!   machine only. A store every node reaches over the network (PostgreSQL or NATS KV) is the
 //!   next step; the pump's compare-and-set cursors are what it must keep.
 //!
-//! Timers and the outbox relay stay with the embedded runner; a bus node does not fire timers
-//! yet.
+//! - **Timers, outbox, ingest.** Each node fires the due timers of the communities in the
+//!   partitions it holds (the firing's id is the timer's id and due time, so a repeat by the
+//!   next owner is a duplicate); the holder of partition 0 relays the outbox to the platform.
+//!   `POST /v1/events` on a bus node publishes to the stream instead of appending locally, so
+//!   events arriving at any node reach the partition's owner in order.
+//! - **Not pruned.** Bus nodes do not prune community logs: pruning forgets an entry's dedupe
+//!   key, and the NATS message of a pruned event may still be redelivered (a node that died
+//!   between its commit and its ack) and would then be appended as new.
 
 pub mod consume;
 pub mod lease;
@@ -53,7 +59,7 @@ pub mod subject;
 
 use std::time::Duration;
 
-pub use node::{run_node, NodeSummary};
+pub use node::{run_node, run_node_with_sink, NodeSummary};
 pub use publish::{Published, Publisher};
 
 /// The stream every node shares.

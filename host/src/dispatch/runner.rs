@@ -113,8 +113,14 @@ impl Plaza {
     /// Appends a firing of every timer due at `now_ms` to its community's log; answers the
     /// communities concerned.
     pub fn enqueue_due_timers(&self, now_ms: u64) -> Result<Vec<String>> {
+        self.enqueue_due_timers_where(now_ms, |_| true)
+    }
+
+    /// [`Plaza::enqueue_due_timers`] for the communities `mine` accepts (a bus node's
+    /// partitions).
+    pub fn enqueue_due_timers_where(&self, now_ms: u64, mine: impl Fn(&str) -> bool) -> Result<Vec<String>> {
         let mut communities = Vec::new();
-        for timer in self.store.due_timers(now_ms) {
+        for timer in self.store.due_timers(now_ms).into_iter().filter(|t| mine(&t.community)) {
             let entry = super::timer_entry(&timer);
             self.store.fire_timer(&timer, &entry, now_ms)?;
             if !communities.contains(&timer.community) {

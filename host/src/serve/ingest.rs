@@ -2,7 +2,9 @@
 //! (docs/events.md). Each gets an answer, in input order, with the statuses `plaza deliver`
 //! prints. The answer comes only once every accepted event is on disk. A request with an
 //! invalid event is still 200: the other events are accepted, and the invalid one's answer
-//! says what is wrong with it.
+//! says what is wrong with it. On a bus node (`plaza serve --bus`) "on disk" means stored by
+//! the NATS stream; the answer then gives the partition and stream sequence instead of the
+//! community log's sequence, which the partition's owner assigns.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::errors::{ApiError, ApiResult};
-use super::{now_ms, AppState};
+use super::{now_ms, AppState, IngestCounters, Intake};
+use crate::bus::{BusError, Published, Publisher};
 use crate::dispatch::Acceptance;
 use crate::event::{Event, EventDefaults};
 use crate::PlazaError;
@@ -108,39 +111,81 @@ pub(super) async fn post_events(
     let counters = &state.counters;
     let parse_failures = answers.iter().filter(|a| a.is_some()).count() as u64;
     counters.invalid.fetch_add(parse_failures, Ordering::Relaxed);
-    let mut accepted = keys
-        .into_iter()
-        .zip(state.ingest.accept(events).await)
-        .map(|((id, community), answer)| {
-            let (counter, value) = match answer {
-                Ok(Acceptance::Accepted { sequence }) => (
-                    &counters.accepted,
-                    json!({"status": "accepted", "id": id, "community": community, "sequence": sequence}),
-                ),
-                Ok(Acceptance::Duplicate { sequence }) => (
-                    &counters.duplicate,
-                    json!({"status": "duplicate", "id": id, "community": community, "sequence": sequence}),
-                ),
-                Ok(Acceptance::Rejected { plugin, reason }) => (
-                    &counters.rejected,
-                    json!({"status": "rejected", "id": id, "community": community, "plugin": plugin, "reason": reason}),
-                ),
-                // A store failure is not the event's fault: the sender should send it again.
-                Err(e @ PlazaError::Store(_)) => (
-                    &counters.failed,
-                    json!({"status": "failed", "id": id, "community": community, "error": e.to_string(), "retry": true}),
-                ),
-                Err(e) => (
-                    &counters.invalid,
-                    json!({"status": "invalid", "id": id, "community": community, "error": e.to_string()}),
-                ),
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            value
-        });
+    let outcomes = match &state.ingest {
+        Intake::Local(queue) => queue.accept(events).await.into_iter().map(Outcome::Local).collect(),
+        Intake::Bus(publisher) => published(publisher, &events).await,
+    };
+    let mut accepted = keys.into_iter().zip(outcomes).map(|((id, community), outcome)| {
+        let (counter, value) = answer(counters, id, community, outcome);
+        counter.fetch_add(1, Ordering::Relaxed);
+        value
+    });
     let results: Vec<Value> = answers
         .into_iter()
         .map(|answer| answer.unwrap_or_else(|| accepted.next().expect("one answer per parsed event")))
         .collect();
     Ok(Json(json!({"results": results})))
+}
+
+/// What became of one parsed event.
+enum Outcome {
+    /// Appended to (or refused by) the embedded log.
+    Local(Result<Acceptance, PlazaError>),
+    /// Published to the bus's stream.
+    Published(Result<Published, BusError>),
+}
+
+/// Publishes events one after the other: the stream keeps them in the order of the request,
+/// which is each community's order.
+async fn published(publisher: &Publisher, events: &[Event]) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        outcomes.push(Outcome::Published(publisher.publish(event).await));
+    }
+    outcomes
+}
+
+/// An event's answer and the counter it adds to.
+fn answer(counters: &IngestCounters, id: String, community: String, outcome: Outcome) -> (&AtomicU64, Value) {
+    match outcome {
+        Outcome::Local(Ok(Acceptance::Accepted { sequence })) => (
+            &counters.accepted,
+            json!({"status": "accepted", "id": id, "community": community, "sequence": sequence}),
+        ),
+        Outcome::Local(Ok(Acceptance::Duplicate { sequence })) => (
+            &counters.duplicate,
+            json!({"status": "duplicate", "id": id, "community": community, "sequence": sequence}),
+        ),
+        Outcome::Local(Ok(Acceptance::Rejected { plugin, reason })) => (
+            &counters.rejected,
+            json!({"status": "rejected", "id": id, "community": community, "plugin": plugin, "reason": reason}),
+        ),
+        // A store failure is not the event's fault: the sender should send it again.
+        Outcome::Local(Err(e @ PlazaError::Store(_))) => (
+            &counters.failed,
+            json!({"status": "failed", "id": id, "community": community, "error": e.to_string(), "retry": true}),
+        ),
+        Outcome::Local(Err(e)) => (
+            &counters.invalid,
+            json!({"status": "invalid", "id": id, "community": community, "error": e.to_string()}),
+        ),
+        // Stored by the stream: its community's log sequence is given when the partition's
+        // owner appends it, and a review hook's verdict is taken there (and audited).
+        Outcome::Published(Ok(published)) => {
+            let (counter, status) = if published.duplicate {
+                (&counters.duplicate, "duplicate")
+            } else {
+                (&counters.accepted, "accepted")
+            };
+            (
+                counter,
+                json!({"status": status, "id": id, "community": community, "partition": published.partition, "stream_sequence": published.stream_sequence}),
+            )
+        }
+        // NATS unreachable or the stream full: nothing stored, the sender should send it again.
+        Outcome::Published(Err(e)) => (
+            &counters.failed,
+            json!({"status": "failed", "id": id, "community": community, "error": e.to_string(), "retry": true}),
+        ),
+    }
 }

@@ -102,8 +102,17 @@ pub struct AppState {
     pub tokens: Arc<dyn TokenStore>,
     /// Limits and deadlines.
     pub options: ServeOptions,
-    ingest: batcher::IngestQueue,
+    ingest: Intake,
     counters: IngestCounters,
+}
+
+/// Where `POST /v1/events` puts events.
+enum Intake {
+    /// The embedded log, through the batching writer.
+    Local(batcher::IngestQueue),
+    /// The NATS stream of a bus node (`plaza serve --bus`): the node holding the event's
+    /// partition accepts it into its community's log and delivers it.
+    Bus(Box<crate::bus::Publisher>),
 }
 
 impl AppState {
@@ -111,6 +120,27 @@ impl AppState {
     /// called on a tokio runtime.
     pub fn new(plaza: Arc<Plaza>, tokens: Arc<dyn TokenStore>, options: ServeOptions) -> Arc<AppState> {
         let ingest = batcher::IngestQueue::start(plaza.clone(), options.max_batch, options.ingest_writers);
+        AppState::with_intake(plaza, tokens, options, Intake::Local(ingest))
+    }
+
+    /// Shared state for a bus node: ingested events are published to the NATS stream rather
+    /// than appended here, so whichever node holds a community's partition delivers them, in
+    /// order with the events other nodes and producers publish.
+    pub fn with_bus(
+        plaza: Arc<Plaza>,
+        tokens: Arc<dyn TokenStore>,
+        options: ServeOptions,
+        publisher: crate::bus::Publisher,
+    ) -> Arc<AppState> {
+        AppState::with_intake(plaza, tokens, options, Intake::Bus(Box::new(publisher)))
+    }
+
+    fn with_intake(
+        plaza: Arc<Plaza>,
+        tokens: Arc<dyn TokenStore>,
+        options: ServeOptions,
+        ingest: Intake,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             plaza,
             tokens,

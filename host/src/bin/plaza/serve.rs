@@ -123,9 +123,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         ..RunnerOptions::default()
     };
+    let bus = bus_settings(&args);
+    // A bus node publishes what it ingests; the publisher also checks the partition count.
+    let publisher = match &bus {
+        Some(settings) => Some(plaza_host::bus::Publisher::connect(&settings.url, settings.partitions).await?),
+        None => None,
+    };
     let mut runner = {
         let plaza = plaza.clone();
-        let bus = bus_settings(&args);
         tokio::spawn(async move {
             match bus {
                 // The bus node delivers the partitions it holds; the local runner would deliver
@@ -147,7 +152,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_connections: args.max_connections,
         ..ServeOptions::default()
     };
-    let state = AppState::new(plaza.clone(), tokens, serve_options);
+    let state = match publisher {
+        Some(publisher) => AppState::with_bus(plaza.clone(), tokens, serve_options, publisher),
+        None => AppState::new(plaza.clone(), tokens, serve_options),
+    };
     let server = Server::bind(&args.listen, state)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
