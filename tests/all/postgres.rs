@@ -29,8 +29,8 @@ const FAIL_MODULUS: u64 = 23;
 pub struct SharedStore {
     /// The database's URL, for `Plaza::open_postgres` or `plaza serve --store`.
     pub url: String,
-    /// Kept running until the test ends.
-    pub server: PostgresServer,
+    /// The server, stopped when this is dropped.
+    _server: PostgresServer,
 }
 
 impl SharedStore {
@@ -38,7 +38,7 @@ impl SharedStore {
     pub fn start() -> SharedStore {
         let server = PostgresServer::start();
         let url = server.database();
-        SharedStore { url, server }
+        SharedStore { url, _server: server }
     }
 }
 
@@ -178,13 +178,18 @@ async fn two_hosts_share_one_store_and_deliver_each_event_once() {
     let ledger = a.load_plugin(&packaged, PLUGIN).await.unwrap();
     a.ensure_community(COMMUNITY).unwrap();
     let report = a
-        .install(COMMUNITY, ledger.clone(), caps("storage:kv reactions:read"), vec![])
+        .install(COMMUNITY, ledger.clone(), caps("storage:kv,reactions:read"), vec![])
         .await
         .unwrap();
     assert!(report.outcome.is_ok(), "{report:?}");
     a.grant(COMMUNITY, PLUGIN, &[Capability::MessagesSend]).unwrap();
+    // Budgets that neither 50 messages at once nor a busy machine run into.
     let limits = LimitOverrides {
         wall_clock_ms: Some(10_000),
+        messages_per_minute_per_channel: Some(6_000),
+        channel_burst: Some(1_000),
+        messages_per_minute_per_community: Some(6_000),
+        community_burst: Some(1_000),
         ..LimitOverrides::default()
     };
     a.set_limits(COMMUNITY, PLUGIN, limits).unwrap();
@@ -195,7 +200,7 @@ async fn two_hosts_share_one_store_and_deliver_each_event_once() {
     assert_eq!(seen.len(), 1);
     assert_eq!(
         seen[0].grants.snapshot(),
-        caps("storage:kv reactions:read messages:send")
+        caps("storage:kv,reactions:read,messages:send")
     );
 
     // Half the events arrive at A, half at B, some at both (a sender retrying elsewhere).

@@ -23,7 +23,7 @@ use plaza_host::storage::admin::AdminStore;
 use plaza_host::storage::postgres::PostgresStore;
 use plaza_host::storage::sqlite::SqliteStore;
 use plaza_host::storage::StoreLocation;
-use plaza_host::{Plaza, PlazaConfig};
+use plaza_host::PlazaConfig;
 use serde_json::json;
 use tokio::sync::watch;
 
