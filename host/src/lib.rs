@@ -17,8 +17,8 @@
 //! - [`host_api`]: one module per host interface (logging, messaging, moderation, members, kv,
 //!   http, scheduler): each checks the grant on every call and records effects; paced rate limits.
 //! - [`effects`]: the actions one invocation asked for, held until the handler returns.
-//! - [`storage`]: community state and the admin model behind traits, in memory or in the
-//!   embedded SQLite database.
+//! - [`storage`]: community state and the admin model behind traits, in memory, in the
+//!   embedded SQLite database, or in PostgreSQL shared by several host nodes.
 //! - [`admin`]: communities, installs, grants and revokes, upgrades with re-consent, the audit
 //!   log and per-install status.
 //! - [`wit`]: the `bindgen!` bindings of each WIT version and conversions to the host's types.

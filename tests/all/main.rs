@@ -19,6 +19,7 @@ mod metrics;
 mod nats;
 mod new;
 mod o2o;
+mod postgres;
 mod reuse;
 mod sample_plugins;
 mod serve;

@@ -8,7 +8,8 @@
 //! Both add the `wasm32-wasip2` target first if it is missing, and build with the one
 //! release-based `ci` profile (a debug wasmtime is ~15x slower at compiling plugins). `test`
 //! also installs Debian's headless Chromium and ChromeDriver when they are missing, for the web
-//! console's browser tests, and Debian's `nats-server` for the scale-out tests.
+//! console's browser tests, Debian's `nats-server` for the scale-out tests and Debian's
+//! `postgresql` (when `initdb` is missing) for the PostgreSQL store's tests.
 
 mod bench;
 mod lang_plugins;
@@ -150,11 +151,35 @@ fn ensure_nats_server() -> Result<(), String> {
     ensure_debian(&NATS_SERVER, &["nats-server"], "nats-server")
 }
 
+/// Whether PostgreSQL's `initdb` is where the tests look for it (`PATH`, or Debian's
+/// `/usr/lib/postgresql/VERSION/bin`; see `plaza_host::storage::postgres::test_server`).
+fn has_initdb() -> bool {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("initdb").is_file()));
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .is_ok_and(|versions| versions.flatten().any(|v| v.path().join("bin/initdb").is_file()));
+    on_path || debian
+}
+
+/// Installs Debian's `postgresql` when `initdb` is missing: the PostgreSQL store's tests start
+/// their own server.
+fn ensure_postgres() -> Result<(), String> {
+    if has_initdb() {
+        return Ok(());
+    }
+    install_debian(&["postgresql"], "the PostgreSQL server (initdb)")
+}
+
 /// Installs Debian `packages` unless every file in `paths` exists (as root, or through sudo).
 fn ensure_debian(paths: &[&str], packages: &[&str], what: &str) -> Result<(), String> {
     if paths.iter().all(|p| Path::new(p).exists()) {
         return Ok(());
     }
+    install_debian(packages, what)
+}
+
+/// Installs Debian `packages` (as root, or through sudo).
+fn install_debian(packages: &[&str], what: &str) -> Result<(), String> {
     eprintln!(
         "xtask: {what} is missing; installing Debian's {}",
         packages.join(" and ")
@@ -185,6 +210,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
     ensure_browser()?;
     ensure_nats_server()?;
+    ensure_postgres()?;
     // The Python and JavaScript samples: tests/all/languages.rs fails without them.
     lang_plugins::build()?;
     run(cargo().args(["test", "--workspace", "--profile", PROFILE]).args(extra))

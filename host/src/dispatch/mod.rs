@@ -37,7 +37,7 @@ use crate::storage::admin::{
 use crate::storage::log::NewEntry;
 use crate::storage::memory::MemoryStore;
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::Store;
+use crate::storage::{Store, StoreLocation};
 use crate::wit::latest::{self as wit, types};
 pub use breaker::{BreakerSettings, BreakerStatus};
 pub use delivery::{DeliveryStatus, PumpStop, LOG_BATCH};
@@ -202,6 +202,27 @@ impl Plaza {
         let plaza = Plaza::with_store(config, store, secret)?;
         plaza.load_installs().await?;
         Ok(plaza)
+    }
+
+    /// A host over a PostgreSQL database shared with other nodes (`postgres://…`; schema
+    /// created on first use). The pseudonym key is kept in the database, so every node gives a
+    /// member the same pseudonyms; `data_dir` keeps only this node's compile cache and operator
+    /// settings (through `config`).
+    pub async fn open_postgres(url: &str, config: PlazaConfig) -> Result<Self> {
+        let store = Arc::new(crate::storage::postgres::PostgresStore::open(url)?);
+        let fresh = Pseudonyms::random_secret().map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
+        let secret = store.host_key("pseudonyms", fresh)?;
+        let plaza = Plaza::with_store(config, store, secret)?;
+        plaza.load_installs().await?;
+        Ok(plaza)
+    }
+
+    /// A host over the store at `location`: the embedded database in `data_dir`, or PostgreSQL.
+    pub async fn open_at(location: &StoreLocation, data_dir: &Path, config: PlazaConfig) -> Result<Self> {
+        match location {
+            StoreLocation::Embedded => Plaza::open(data_dir, config).await,
+            StoreLocation::Postgres(url) => Plaza::open_postgres(url, config).await,
+        }
     }
 
     /// A host over the given store; `secret` keys member pseudonyms.

@@ -6,7 +6,8 @@
 //!   the authorization tests and the OpenAPI check are all built from that one table.
 //! - `guard`: what runs before every handler: authentication, authorization, body limits
 //!   and deadlines, and the answer deadline.
-//! - [`auth`], [`tokens`], [`tokens_sqlite`]: bearer tokens (hashed at rest) and their two roles.
+//! - [`auth`], [`tokens`], [`tokens_sqlite`], [`tokens_postgres`]: bearer tokens (hashed at rest)
+//!   and their two roles.
 //! - [`errors`]: the one error shape and how library errors map onto it.
 //! - [`body`]: media types, body limits, JSON, path and query extraction.
 //! - `ingest` and `batcher`: `POST /v1/events`, with concurrent requests grouped into one
@@ -30,6 +31,7 @@ pub mod server;
 mod site;
 pub mod tokens;
 mod tokens_api;
+pub mod tokens_postgres;
 pub mod tokens_sqlite;
 
 use std::sync::atomic::AtomicU64;
@@ -42,6 +44,7 @@ pub use errors::ApiError;
 pub use routes::{route_table, router, RouteSpec};
 pub use server::Server;
 pub use tokens::{MemoryTokenStore, NewToken, Role, TokenInfo, TokenStore};
+pub use tokens_postgres::PostgresTokenStore;
 pub use tokens_sqlite::SqliteTokenStore;
 
 use crate::dispatch::Plaza;

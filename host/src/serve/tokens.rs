@@ -253,6 +253,43 @@ pub fn authenticate(store: &dyn TokenStore, presented: &str) -> Result<Option<To
     Ok(found)
 }
 
+/// A token's columns as the database stores keep them (`id, name, role, communities,
+/// created_ms, revoked_ms, hash`), back as its record and hash.
+pub(crate) struct TokenColumns {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub communities: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub hash: Vec<u8>,
+}
+
+impl TokenColumns {
+    /// The record and hash; the error says which column was bad.
+    pub(crate) fn decode(self) -> Result<(TokenInfo, TokenHash), String> {
+        let role: Role = self.role.parse().map_err(|e: TokenError| e.to_string())?;
+        let communities: Vec<String> =
+            serde_json::from_str(&self.communities).map_err(|e| format!("token communities: {e}"))?;
+        let hash: [u8; 32] = self
+            .hash
+            .try_into()
+            .map_err(|_| "a token hash is not 32 bytes".to_string())?;
+        Ok((
+            TokenInfo {
+                id: self.id as u64,
+                name: self.name,
+                role,
+                communities,
+                created_ms: self.created_ms as u64,
+                revoked: self.revoked_ms.is_some(),
+                revoked_ms: self.revoked_ms.map(|t| t as u64),
+            },
+            TokenHash(hash),
+        ))
+    }
+}
+
 /// Tokens in memory, for tests and embedding.
 #[derive(Default)]
 pub struct MemoryTokenStore {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::tokens::{NewToken, Role, TokenError, TokenHash, TokenInfo, TokenStore};
+use super::tokens::{NewToken, TokenColumns, TokenError, TokenHash, TokenInfo, TokenStore};
 use crate::storage::sqlite::{SqliteStore, DB_FILE_NAME};
 
 /// Tokens in `plaza.db`.
@@ -33,29 +33,18 @@ fn store_error(doing: &str) -> impl Fn(rusqlite::Error) -> TokenError + '_ {
 const COLUMNS: &str = "id, name, role, communities, created_ms, revoked_ms, hash";
 
 fn row_to_token(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TokenInfo, TokenHash)> {
-    let role: String = row.get(2)?;
-    let communities: String = row.get(3)?;
-    let revoked_ms: Option<i64> = row.get(5)?;
-    let hash: Vec<u8> = row.get(6)?;
-    let bad = |what: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into());
-    let role: Role = role.parse().map_err(|e: TokenError| bad(e.to_string()))?;
-    let communities: Vec<String> =
-        serde_json::from_str(&communities).map_err(|e| bad(format!("token communities: {e}")))?;
-    let hash: [u8; 32] = hash
-        .try_into()
-        .map_err(|_| bad("a token hash is not 32 bytes".into()))?;
-    Ok((
-        TokenInfo {
-            id: row.get::<_, i64>(0)? as u64,
-            name: row.get(1)?,
-            role,
-            communities,
-            created_ms: row.get::<_, i64>(4)? as u64,
-            revoked: revoked_ms.is_some(),
-            revoked_ms: revoked_ms.map(|t| t as u64),
-        },
-        TokenHash(hash),
-    ))
+    let columns = TokenColumns {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        role: row.get(2)?,
+        communities: row.get(3)?,
+        created_ms: row.get(4)?,
+        revoked_ms: row.get(5)?,
+        hash: row.get(6)?,
+    };
+    columns
+        .decode()
+        .map_err(|what| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into()))
 }
 
 impl SqliteTokenStore {
@@ -149,7 +138,7 @@ impl TokenStore for SqliteTokenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::tokens::{authenticate, create};
+    use crate::serve::tokens::{authenticate, create, Role};
 
     #[test]
     fn tokens_survive_reopening_and_only_hashes_are_stored() {

@@ -1286,7 +1286,7 @@ fn log_event(community: &str, id: &str, kind: EventKind) -> Event {
 }
 
 /// An ingested message event whose id is also its message id.
-fn ingested(community: &str, id: &str) -> NewEntry {
+pub(super) fn ingested(community: &str, id: &str) -> NewEntry {
     NewEntry::ingested(log_event(community, id, posted("general", id, "alice", "hi", None)))
 }
 
@@ -1317,7 +1317,7 @@ fn failure(attempt: u32, at_ms: u64) -> AttemptFailure {
     }
 }
 
-fn send(message_id: &str, text: &str) -> Action {
+pub(super) fn send(message_id: &str, text: &str) -> Action {
     Action::SendMessage {
         channel: "general".into(),
         message_id: message_id.into(),
@@ -1326,7 +1326,7 @@ fn send(message_id: &str, text: &str) -> Action {
     }
 }
 
-fn at(sequence: u64) -> Cursor {
+pub(super) fn at(sequence: u64) -> Cursor {
     Cursor {
         sequence,
         ..Cursor::default()
@@ -1334,7 +1334,7 @@ fn at(sequence: u64) -> Cursor {
 }
 
 /// A delivery of one entry, at 5000 ms, with no audit entries.
-fn delivery<'a>(
+pub(super) fn delivery<'a>(
     community: &'a str,
     plugin: &'a str,
     from: u64,
@@ -2559,6 +2559,54 @@ pub(super) fn differential(a: &dyn Store, b: &dyn Store, seed: u64, steps: usize
     }
 }
 
+/// Eight threads commit the same entry at once: exactly one wins, and its effects and outbox
+/// entry are there once.
+pub(super) fn one_of_many_workers_commits(store: std::sync::Arc<dyn Store>) {
+    store.init_cursor("c", "p").unwrap();
+    store.append(&[ingested("c", "e1")], 1).unwrap();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let actions = [send(&format!("reply-{w}"), "hi"), kv_set("winner", &[w])];
+                store.commit(&delivery("c", "p", 0, 1, "e1", &actions)).unwrap()
+            })
+        })
+        .collect();
+    let winners = workers.into_iter().map(|h| h.join().unwrap());
+    assert_eq!(winners.filter(|won| *won).count(), 1);
+    let posted: Vec<StoredMessage> = store
+        .messages("c")
+        .into_iter()
+        .filter(|m| m.posted_by_plugin.is_some())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(store.outbox("c").unwrap().len(), 1);
+    assert_eq!(store.cursor("c", "p").unwrap(), Some(at(1)));
+}
+
+/// Four threads write through one store at once; every write lands.
+pub(super) fn shared_by_threads(store: std::sync::Arc<dyn Store>) {
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    store
+                        .apply("c", &format!("p{t}"), 0, &[kv_set(&format!("k{i:02}"), b"v")])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for t in 0..4 {
+        assert_eq!(store.kv_keys("c", &format!("p{t}"), "k", None, 100).len(), 25);
+    }
+}
+
 mod tests {
     use std::sync::Arc;
 
@@ -2609,61 +2657,14 @@ mod tests {
     #[test]
     fn one_of_many_workers_commits_an_entry() {
         let (_dir, file) = file_store();
-        let stores: Vec<Arc<dyn Store>> = vec![
-            Arc::new(MemoryStore::new()),
-            Arc::new(SqliteStore::open_in_memory().unwrap()),
-            Arc::new(file),
-        ];
-        for store in stores {
-            store.init_cursor("c", "p").unwrap();
-            store.append(&[ingested("c", "e1")], 1).unwrap();
-            let workers: Vec<_> = (0..8)
-                .map(|w| {
-                    let store = Arc::clone(&store);
-                    std::thread::spawn(move || {
-                        let actions = [send(&format!("reply-{w}"), "hi"), kv_set("winner", &[w])];
-                        store.commit(&delivery("c", "p", 0, 1, "e1", &actions)).unwrap()
-                    })
-                })
-                .collect();
-            let winners = workers.into_iter().map(|h| h.join().unwrap());
-            assert_eq!(winners.filter(|won| *won).count(), 1);
-            let posted: Vec<StoredMessage> = store
-                .messages("c")
-                .into_iter()
-                .filter(|m| m.posted_by_plugin.is_some())
-                .collect();
-            assert_eq!(posted.len(), 1, "{posted:?}");
-            assert_eq!(store.outbox("c").unwrap().len(), 1);
-            assert_eq!(store.cursor("c", "p").unwrap(), Some(at(1)));
-        }
+        one_of_many_workers_commits(Arc::new(MemoryStore::new()));
+        one_of_many_workers_commits(Arc::new(SqliteStore::open_in_memory().unwrap()));
+        one_of_many_workers_commits(Arc::new(file));
     }
 
     #[test]
     fn stores_are_shareable_trait_objects() {
-        let stores: Vec<Arc<dyn Store>> = vec![
-            Arc::new(MemoryStore::new()),
-            Arc::new(SqliteStore::open_in_memory().unwrap()),
-        ];
-        for store in stores {
-            let handles: Vec<_> = (0..4)
-                .map(|t| {
-                    let store = Arc::clone(&store);
-                    std::thread::spawn(move || {
-                        for i in 0..25 {
-                            store
-                                .apply("c", &format!("p{t}"), 0, &[kv_set(&format!("k{i:02}"), b"v")])
-                                .unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.join().unwrap();
-            }
-            for t in 0..4 {
-                assert_eq!(store.kv_keys("c", &format!("p{t}"), "k", None, 100).len(), 25);
-            }
-        }
+        shared_by_threads(Arc::new(MemoryStore::new()));
+        shared_by_threads(Arc::new(SqliteStore::open_in_memory().unwrap()));
     }
 }

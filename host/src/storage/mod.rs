@@ -8,16 +8,19 @@
 //!
 //! The runtime reads through [`CommunityStore`] during an invocation and the dispatcher applies
 //! a successful invocation's effects through it. [`memory::MemoryStore`] keeps everything in
-//! memory (the library default for tests and `plaza run`); an embedded database implements the
-//! same trait for persistent hosts.
+//! memory (the library default for tests and `plaza run`); an embedded database
+//! ([`sqlite::SqliteStore`]) implements the same traits for persistent hosts, and PostgreSQL
+//! ([`postgres::PostgresStore`]) for several host nodes sharing one store.
 
 pub mod admin;
+mod codec;
 #[cfg(test)]
 mod conformance;
 pub mod log;
 pub mod memory;
 mod memory_admin;
 mod memory_log;
+pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
 
@@ -134,3 +137,34 @@ pub trait CommunityStore: Send + Sync {
 pub trait Store: CommunityStore + admin::AdminStore + log::DeliveryLog + secrets::SecretStore {}
 
 impl<T: CommunityStore + admin::AdminStore + log::DeliveryLog + secrets::SecretStore> Store for T {}
+
+/// Where a persistent host keeps its state: `plaza … --store`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded SQLite database in the data directory (the default).
+    #[default]
+    Embedded,
+    /// A PostgreSQL database shared by several host nodes: its `postgres://…` URL.
+    Postgres(String),
+}
+
+/// A `--store` value that names no store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--store `{0}`: expected a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) or `embedded`")]
+pub struct BadStoreLocation(pub String);
+
+impl std::str::FromStr for StoreLocation {
+    type Err = BadStoreLocation;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() || s == "embedded" || s == "sqlite" {
+            Ok(StoreLocation::Embedded)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreLocation::Postgres(s.to_string()))
+        } else {
+            // No echo of the value: it may hold a password.
+            Err(BadStoreLocation(s.split("://").next().unwrap_or_default().to_string()))
+        }
+    }
+}

@@ -111,59 +111,26 @@ fn classify(location: &str, doing: &str, e: rusqlite::Error, opening: bool) -> S
     }
 }
 
-/// A `u64` as stored (bit-for-bit).
-fn to_db(v: u64) -> i64 {
-    v as i64
-}
-
-/// A stored `u64`.
-fn from_db(v: i64) -> u64 {
-    v as u64
-}
+use super::codec::{from_db, prefix_end, sql_limit, to_db};
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Fail> {
-    serde_json::to_string(value).map_err(|e| Fail::Data(e.to_string()))
+    super::codec::to_json(value).map_err(Fail::Data)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Fail> {
-    serde_json::from_str(text).map_err(|e| Fail::Data(format!("bad {what} `{text}`: {e}")))
+    super::codec::from_json(text, what).map_err(Fail::Data)
 }
 
-/// The serde name of a unit enum variant (`fail-open`, `half-open`, ...), as stored.
 fn variant_name<T: serde::Serialize>(value: &T) -> Result<String, Fail> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => Ok(name),
-        Ok(other) => Err(Fail::Data(format!("expected a name, got {other}"))),
-        Err(e) => Err(Fail::Data(e.to_string())),
-    }
+    super::codec::variant_name(value).map_err(Fail::Data)
 }
 
-/// A unit enum variant from its stored serde name.
 fn from_variant_name<T: serde::de::DeserializeOwned>(name: String, what: &str) -> Result<T, Fail> {
-    serde_json::from_value(serde_json::Value::String(name.clone()))
-        .map_err(|e| Fail::Data(format!("bad {what} `{name}`: {e}")))
+    super::codec::from_variant_name(name, what).map_err(Fail::Data)
 }
 
 fn capability(name: &str) -> Result<Capability, Fail> {
-    name.parse().map_err(|e| Fail::Data(format!("{e}")))
-}
-
-/// The smallest byte string greater than every string starting with `prefix`; `None` when there
-/// is none (empty prefix, or only `0xff` bytes).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
-/// A SQL `LIMIT` for `n` rows.
-fn sql_limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    super::codec::capability(name).map_err(Fail::Data)
 }
 
 impl SqliteStore {
@@ -501,7 +468,7 @@ fn apply_action(conn: &Connection, community: &str, plugin: &str, now_ms: u64, a
 }
 
 /// Whether an event changes the community state the store keeps.
-fn observes(event: &Event) -> bool {
+pub(super) fn observes(event: &Event) -> bool {
     matches!(
         event.kind,
         EventKind::MemberJoined { .. }

@@ -10,6 +10,7 @@ use plaza_host::admin::UpgradeOutcome;
 use plaza_host::event::ConfigEntry;
 use plaza_host::runtime::plugin::ManifestSource;
 use plaza_host::storage::admin::AuditQuery;
+use plaza_host::storage::StoreLocation;
 use plaza_host::{Capability, GrantSet, InvocationReport, Plaza, PlazaConfig};
 use serde_json::json;
 
@@ -21,6 +22,16 @@ pub struct Common {
     /// The data directory holding the embedded database (created on first use).
     #[arg(long, env = "PLAZA_DATA_DIR", default_value = "plaza-data", global = true)]
     pub data_dir: PathBuf,
+    /// Where the host's state lives: `embedded` (SQLite in the data directory) or a PostgreSQL
+    /// URL (`postgres://USER:PASSWORD@HOST:PORT/DB`) shared by several hosts.
+    #[arg(
+        long,
+        env = "PLAZA_STORE",
+        default_value = "embedded",
+        global = true,
+        value_name = "URL"
+    )]
+    pub store: StoreLocation,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -49,7 +60,21 @@ pub enum CommunityCommand {
 }
 
 pub async fn open(common: &Common) -> anyhow::Result<Plaza> {
-    Ok(Plaza::open(&common.data_dir, PlazaConfig::for_data_dir(&common.data_dir)?).await?)
+    open_store(
+        &common.store,
+        &common.data_dir,
+        PlazaConfig::for_data_dir(&common.data_dir)?,
+    )
+    .await
+}
+
+/// Opens the host on its store, saying which store failed.
+pub async fn open_store(store: &StoreLocation, data_dir: &Path, config: PlazaConfig) -> anyhow::Result<Plaza> {
+    let plaza = Plaza::open_at(store, data_dir, config).await;
+    plaza.with_context(|| match store {
+        StoreLocation::Embedded => format!("opening the embedded store in {}", data_dir.display()),
+        StoreLocation::Postgres(_) => "opening the PostgreSQL store (--store)".to_string(),
+    })
 }
 
 fn emit(common: &Common, value: serde_json::Value, text: impl FnOnce()) {

@@ -28,6 +28,10 @@ pub struct DeliverArgs {
     /// The data directory holding the embedded database.
     #[arg(long, env = "PLAZA_DATA_DIR", default_value = "plaza-data")]
     data_dir: PathBuf,
+    /// Where the host's state lives: `embedded` (SQLite in the data directory) or a PostgreSQL
+    /// URL shared by several hosts.
+    #[arg(long, env = "PLAZA_STORE", default_value = "embedded", value_name = "URL")]
+    store: plaza_host::storage::StoreLocation,
     /// Accept events from standard input, one JSON event per line (give each an `id`: a
     /// resent id is acknowledged as a duplicate, not delivered twice).
     #[arg(long)]
@@ -91,7 +95,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     };
     // Listen before anything slow, so an early SIGTERM is graceful too.
     let mut signals = Signals::listen()?;
-    let plaza = Arc::new(Plaza::open(&args.data_dir, config).await?);
+    let plaza = Arc::new(crate::admin::open_store(&args.store, &args.data_dir, config).await?);
     plaza.log_http_policy();
     let sink: Arc<dyn OutboxSink> = match &args.outbox_file {
         Some(path) => {

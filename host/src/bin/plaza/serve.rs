@@ -8,18 +8,22 @@
 //! and one when it has stopped; SIGTERM or Ctrl-C stops it gracefully: it stops accepting,
 //! lets requests in flight finish, then stops delivery.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use plaza_host::bus::BusSettings;
 use plaza_host::dispatch::{EmbeddedPlatform, RetryPolicy, RunControl, RunnerOptions};
-use plaza_host::serve::tokens::{self, NewToken, Role, TokenStore as _};
-use plaza_host::serve::{AppState, ServeOptions, Server, SqliteTokenStore};
+use plaza_host::serve::tokens::{self, NewToken, Role, TokenStore};
+use plaza_host::serve::{AppState, PostgresTokenStore, ServeOptions, Server, SqliteTokenStore};
+use plaza_host::storage::admin::AdminStore;
+use plaza_host::storage::postgres::PostgresStore;
 use plaza_host::storage::sqlite::SqliteStore;
-use plaza_host::{Plaza, PlazaConfig};
+use plaza_host::storage::StoreLocation;
+use plaza_host::PlazaConfig;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -31,6 +35,11 @@ pub struct ServeArgs {
     /// The data directory holding the embedded database.
     #[arg(long, env = "PLAZA_DATA_DIR", default_value = "plaza-data")]
     data_dir: PathBuf,
+    /// Where the host's state lives: `embedded` (SQLite in the data directory) or a PostgreSQL
+    /// URL (`postgres://USER:PASSWORD@HOST:PORT/DB`) shared by several nodes; the data
+    /// directory then keeps only the compile cache and `operator.toml`.
+    #[arg(long, env = "PLAZA_STORE", default_value = "embedded", value_name = "URL")]
+    store: StoreLocation,
     /// Address to listen on (port 0: any free port; the line printed says which).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -102,13 +111,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         ..PlazaConfig::for_data_dir(&args.data_dir)?
     };
-    let plaza = Arc::new(Plaza::open(&args.data_dir, config).await?);
+    let plaza = Arc::new(crate::admin::open_store(&args.store, &args.data_dir, config).await?);
     plaza.log_http_policy();
-    let tokens = Arc::new(SqliteTokenStore::open(&args.data_dir)?);
+    let tokens = token_store(&args.store, &args.data_dir)?;
     if tokens.list()?.iter().all(|t| t.revoked) {
         tracing::warn!(
-            "no API token is live: make one with `plaza token create --role operator --name NAME --data-dir {}`",
-            args.data_dir.display()
+            "no API token is live: make one with `plaza token create --role operator --name NAME {}`",
+            match &args.store {
+                StoreLocation::Embedded => format!("--data-dir {}", args.data_dir.display()),
+                StoreLocation::Postgres(_) => "--store URL".to_string(),
+            }
         );
     }
     let grace = Duration::from_millis(args.shutdown_grace_ms);
@@ -198,8 +210,20 @@ pub enum TokenCommand {
     },
 }
 
+/// The API tokens of the store at `location`.
+fn token_store(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<Arc<dyn TokenStore>> {
+    Ok(match location {
+        StoreLocation::Embedded => Arc::new(SqliteTokenStore::open(data_dir)?),
+        StoreLocation::Postgres(url) => Arc::new(PostgresTokenStore::new(Arc::new(postgres_store(url)?))),
+    })
+}
+
+fn postgres_store(url: &str) -> anyhow::Result<PostgresStore> {
+    PostgresStore::open(url).context("opening the PostgreSQL store (--store)")
+}
+
 pub async fn token(common: Common, command: TokenCommand) -> anyhow::Result<ExitCode> {
-    let store = SqliteTokenStore::open(&common.data_dir)?;
+    let store = token_store(&common.store, &common.data_dir)?;
     match command {
         TokenCommand::Create {
             role,
@@ -212,9 +236,13 @@ pub async fn token(common: Common, command: TokenCommand) -> anyhow::Result<Exit
                 communities,
             };
             new.validate()?;
-            let admin_store = SqliteStore::open(&common.data_dir)?;
-            tokens::check_communities(&admin_store, &new)?;
-            let (info, secret) = tokens::create(&store, &new, now_ms())?;
+            // The store alone: loading every install's plugin is not needed for this check.
+            let admin_store: Box<dyn AdminStore> = match &common.store {
+                StoreLocation::Embedded => Box::new(SqliteStore::open(&common.data_dir)?),
+                StoreLocation::Postgres(url) => Box::new(postgres_store(url)?),
+            };
+            tokens::check_communities(admin_store.as_ref(), &new)?;
+            let (info, secret) = tokens::create(store.as_ref(), &new, now_ms())?;
             if common.json {
                 let mut value = serde_json::to_value(&info)?;
                 value["token"] = json!(secret.expose());
