@@ -44,28 +44,28 @@ pub(crate) fn route<'a>(event: &'a Event, install: &Install) -> Option<Cow<'a, E
             }
             let allowed = subscribed("message-posted")
                 && may_read(&grants, &install.plugin.name, &message.text, &message.mentions);
-            allowed.then(|| Cow::Borrowed(event))
+            allowed.then_some(Cow::Borrowed(event))
         }
         EventKind::MessageEdited { text, mentions, .. } => {
             let allowed = subscribed("message-edited") && may_read(&grants, &install.plugin.name, text, mentions);
-            allowed.then(|| Cow::Borrowed(event))
+            allowed.then_some(Cow::Borrowed(event))
         }
         EventKind::MessageDeleted { .. } | EventKind::MessagePinned(_) | EventKind::MessageUnpinned(_) => {
             (subscribed(event.kind.type_name())
                 && (grants.contains(Capability::MessagesRead) || grants.contains(Capability::MessagesReadMentions)))
-            .then(|| Cow::Borrowed(event))
+            .then_some(Cow::Borrowed(event))
         }
         EventKind::ReactionAdded(_) | EventKind::ReactionRemoved(_) => (subscribed(event.kind.type_name())
             && grants.contains(Capability::ReactionsRead))
-        .then(|| Cow::Borrowed(event)),
+        .then_some(Cow::Borrowed(event)),
         EventKind::MemberUpdated { .. } => {
-            (subscribed("member-updated") && grants.contains(Capability::MembersRead)).then(|| Cow::Borrowed(event))
+            (subscribed("member-updated") && grants.contains(Capability::MembersRead)).then_some(Cow::Borrowed(event))
         }
         EventKind::CommandInvoked { name, .. } => (install.plugin.offers_command(name)
             && grants.contains(Capability::Commands)
             && subscribed("command-invoked"))
-        .then(|| Cow::Borrowed(event)),
-        other => subscribed(other.type_name()).then(|| Cow::Borrowed(event)),
+        .then_some(Cow::Borrowed(event)),
+        other => subscribed(other.type_name()).then_some(Cow::Borrowed(event)),
     }
 }
 
