@@ -15,6 +15,7 @@
 //! one sharing the database) cannot both commit an event; within a process a per-install lock
 //! keeps them from invoking it twice in the first place.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -55,11 +56,12 @@ impl Plaza {
             .clone()
     }
 
-    /// The event `install` receives for a log entry, if any.
-    fn receives(install: &Install, entry: &LogEntry) -> Option<Event> {
+    /// The event `install` receives for a log entry, if any (borrowed from the entry unless
+    /// routing changed it).
+    fn receives<'a>(install: &Install, entry: &'a LogEntry) -> Option<Cow<'a, Event>> {
         match &entry.target {
             Some(target) if *target != install.plugin.name => None,
-            Some(_) if entry.event.kind.is_install_scoped() => Some(entry.event.clone()),
+            Some(_) if entry.event.kind.is_install_scoped() => Some(Cow::Borrowed(&entry.event)),
             _ => routing::route(&entry.event, install),
         }
     }
@@ -128,7 +130,10 @@ impl Plaza {
                     return Ok(PumpStop::Budget);
                 }
                 invoked += 1;
-                event.meta.attempt = cursor.failures.len() as u32 + 1;
+                let attempt = cursor.failures.len() as u32 + 1;
+                if event.meta.attempt != attempt {
+                    event.to_mut().meta.attempt = attempt;
+                }
                 let span = super::invocation_span(install, "handle-event", &event.meta.id, event.meta.attempt);
                 let delivered = self.deliver_entry(install, &cursor, &entry, &event, now_ms);
                 match delivered.instrument(span).await? {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::capability::{Capability, LiveGrants};
+use crate::capability::{Capability, GrantCheck as _, LiveGrants};
 use crate::effects::Action;
 use crate::engine::EngineSettings;
 use crate::error::{PlazaError, Result};
@@ -799,22 +799,19 @@ impl Plaza {
     /// The event as `install` may see it: member ids replaced by pseudonyms unless it holds
     /// `members:identity`.
     fn for_plugin(&self, install: &Install, event: &Event) -> Event {
-        if install.grants.snapshot().contains(Capability::MembersIdentity) {
+        if install.grants.is_granted(Capability::MembersIdentity) {
             return event.clone();
         }
-        let mut pairs = Vec::new();
+        let mut unseen = Vec::new();
         let (community, plugin) = (&install.community, &install.plugin.name);
         let mapped = pseudonym::map_event(event, &mut |member| {
+            if let Some(p) = self.remembered.get(community, plugin, member) {
+                return p;
+            }
             let p = self.pseudonyms.of(community, plugin, member);
-            pairs.push((p.clone(), member.to_string()));
+            unseen.push((p.clone(), member.to_string()));
             p
         });
-        let unseen: Vec<(String, String)> = self
-            .remembered
-            .unseen(community, plugin, &pairs)
-            .into_iter()
-            .cloned()
-            .collect();
         if !unseen.is_empty() {
             match self.store.remember_pseudonyms(community, plugin, &unseen) {
                 Ok(()) => self.remembered.stored(community, plugin, &unseen),

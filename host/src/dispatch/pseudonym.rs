@@ -6,6 +6,8 @@
 //! their data on members. The store remembers each pseudonym so the host can map it back when
 //! the plugin acts on a member (kick, mute, profile).
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 
 use crate::event::{Event, EventKind, MemberProfile, Message, Pin, Reaction};
@@ -53,53 +55,53 @@ impl Pseudonyms {
     }
 }
 
-/// The pseudonyms this process already stored, so the event path writes each one once rather
-/// than with every event. Bounded: it starts over past [`Self::MAX`] entries (a forgotten one
-/// is only written again, which the store ignores).
+/// The pseudonyms this process already stored, by community, plugin and member, so the event
+/// path derives (SHA-256) and writes each one once rather than with every event. Bounded: it
+/// starts over past [`Self::MAX`] entries (a forgotten one is only derived and written again,
+/// which the store ignores).
 #[derive(Default)]
 pub struct Remembered {
-    seen: std::sync::Mutex<std::collections::HashSet<u64>>,
+    stored: std::sync::Mutex<Stored>,
+}
+
+#[derive(Default)]
+struct Stored {
+    /// Community → plugin → member → pseudonym: nested so lookups borrow the ids.
+    map: HashMap<String, HashMap<String, HashMap<String, String>>>,
+    len: usize,
 }
 
 impl Remembered {
-    const MAX: usize = 1 << 18;
+    /// About 100 bytes an entry: a few MiB at most.
+    const MAX: usize = 1 << 16;
 
-    /// Of `pairs` (pseudonym, member), those not yet stored for (community, plugin).
-    pub fn unseen<'a>(
-        &self,
-        community: &str,
-        plugin: &str,
-        pairs: &'a [(String, String)],
-    ) -> Vec<&'a (String, String)> {
-        use std::hash::{Hash, Hasher};
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > Self::MAX {
-            seen.clear();
-        }
-        pairs
-            .iter()
-            .filter(|(pseudonym, _)| {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (community, plugin, pseudonym).hash(&mut h);
-                !seen.contains(&h.finish())
-            })
-            .collect()
+    /// The pseudonym stored for `member` of (community, plugin), if this process stored it.
+    pub fn get(&self, community: &str, plugin: &str, member: &str) -> Option<String> {
+        let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        stored.map.get(community)?.get(plugin)?.get(member).cloned()
     }
 
-    /// Marks pairs as stored.
+    /// Marks (pseudonym, member) pairs as stored for (community, plugin).
     pub fn stored(&self, community: &str, plugin: &str, pairs: &[(String, String)]) {
-        use std::hash::{Hash, Hasher};
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for (pseudonym, _) in pairs {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (community, plugin, pseudonym).hash(&mut h);
-            seen.insert(h.finish());
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        if stored.len + pairs.len() > Self::MAX {
+            *stored = Stored::default();
+        }
+        stored.len += pairs.len();
+        let members = stored
+            .map
+            .entry(community.to_string())
+            .or_default()
+            .entry(plugin.to_string())
+            .or_default();
+        for (pseudonym, member) in pairs {
+            members.insert(member.clone(), pseudonym.clone());
         }
     }
 
     /// Forgets everything (an install was removed, and the store with it its pseudonyms).
     pub fn clear(&self) {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = Stored::default();
     }
 }
 

@@ -11,12 +11,15 @@
 //!   that starts with one of its commands reaches it as `command-invoked` instead;
 //! - `member-joined`, `member-left`, `member-muted`, `member-banned`: the subscription alone.
 
+use std::borrow::Cow;
+
 use super::Install;
 use crate::capability::{Capability, GrantSet};
 use crate::event::{parse_command, Event, EventKind};
 
-/// The event `install` should receive for `event`, or `None` if it must not receive it.
-pub(crate) fn route(event: &Event, install: &Install) -> Option<Event> {
+/// The event `install` should receive for `event`, or `None` if it must not receive it; borrowed
+/// unless it differs (a command), so the hot path does not copy the event.
+pub(crate) fn route<'a>(event: &'a Event, install: &Install) -> Option<Cow<'a, Event>> {
     let grants = install.grants.snapshot();
     let manifest = &install.plugin.manifest;
     let subscribed = |t: &str| manifest.subscribes_to(t);
@@ -27,7 +30,7 @@ pub(crate) fn route(event: &Event, install: &Install) -> Option<Event> {
                     && grants.contains(Capability::Commands)
                     && subscribed("command-invoked")
                 {
-                    return Some(Event {
+                    return Some(Cow::Owned(Event {
                         meta: event.meta.clone(),
                         kind: EventKind::CommandInvoked {
                             channel: message.channel.clone(),
@@ -36,33 +39,33 @@ pub(crate) fn route(event: &Event, install: &Install) -> Option<Event> {
                             args,
                             message_id: Some(message.message_id.clone()),
                         },
-                    });
+                    }));
                 }
             }
             let allowed = subscribed("message-posted")
                 && may_read(&grants, &install.plugin.name, &message.text, &message.mentions);
-            allowed.then(|| event.clone())
+            allowed.then_some(Cow::Borrowed(event))
         }
         EventKind::MessageEdited { text, mentions, .. } => {
             let allowed = subscribed("message-edited") && may_read(&grants, &install.plugin.name, text, mentions);
-            allowed.then(|| event.clone())
+            allowed.then_some(Cow::Borrowed(event))
         }
         EventKind::MessageDeleted { .. } | EventKind::MessagePinned(_) | EventKind::MessageUnpinned(_) => {
             (subscribed(event.kind.type_name())
                 && (grants.contains(Capability::MessagesRead) || grants.contains(Capability::MessagesReadMentions)))
-            .then(|| event.clone())
+            .then_some(Cow::Borrowed(event))
         }
-        EventKind::ReactionAdded(_) | EventKind::ReactionRemoved(_) => {
-            (subscribed(event.kind.type_name()) && grants.contains(Capability::ReactionsRead)).then(|| event.clone())
-        }
+        EventKind::ReactionAdded(_) | EventKind::ReactionRemoved(_) => (subscribed(event.kind.type_name())
+            && grants.contains(Capability::ReactionsRead))
+        .then_some(Cow::Borrowed(event)),
         EventKind::MemberUpdated { .. } => {
-            (subscribed("member-updated") && grants.contains(Capability::MembersRead)).then(|| event.clone())
+            (subscribed("member-updated") && grants.contains(Capability::MembersRead)).then_some(Cow::Borrowed(event))
         }
         EventKind::CommandInvoked { name, .. } => (install.plugin.offers_command(name)
             && grants.contains(Capability::Commands)
             && subscribed("command-invoked"))
-        .then(|| event.clone()),
-        other => subscribed(other.type_name()).then(|| event.clone()),
+        .then_some(Cow::Borrowed(event)),
+        other => subscribed(other.type_name()).then_some(Cow::Borrowed(event)),
     }
 }
 

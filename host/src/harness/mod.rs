@@ -206,7 +206,7 @@ impl Harness {
     /// The event `plugin`'s install would receive for `event` (after routing), if any.
     pub fn routed(&self, plugin: &str, event: &Event) -> anyhow::Result<Option<Event>> {
         let install = self.plaza.install_of(&self.community, plugin)?;
-        Ok(crate::dispatch::routing::route(event, &install))
+        Ok(crate::dispatch::routing::route(event, &install).map(std::borrow::Cow::into_owned))
     }
 
     /// A member joins.

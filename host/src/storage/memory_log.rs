@@ -22,8 +22,8 @@ use std::sync::RwLock;
 
 use super::admin::{AdminStore, AuditEntry, StoreError};
 use super::log::{
-    encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog, LogEntry,
-    NewEntry, OutboxEntry,
+    check_loggable, encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog,
+    LogEntry, NewEntry, OutboxEntry,
 };
 use super::memory::MemoryStore;
 use super::{CommunityStore, Timer};
@@ -167,7 +167,7 @@ impl Logs {
 fn logged(entry: &NewEntry, sequence: u64, now_ms: u64) -> Result<LogEntry, StoreError> {
     let mut event = entry.event.clone();
     event.meta.sequence = sequence;
-    encode_event(&event).map_err(|reason| {
+    check_loggable(&event).map_err(|reason| {
         failed(
             format!(
                 "appending event `{}` to the log of community `{}`",

@@ -13,6 +13,7 @@ mod durable;
 mod extism;
 mod http;
 mod plaza_side;
+mod profile;
 mod raw;
 mod registry;
 mod report;
@@ -43,6 +44,8 @@ pub enum BenchCommand {
     Backlog(backlog::BacklogArgs),
     /// Requests/s and latency of HTTP ingest: concurrent keep-alive clients against a local server.
     Http(http::HttpArgs),
+    /// Plaza's dispatch alone (P1, or P1b with `--reuse`), for instruction-count profilers.
+    Profile(profile::ProfileArgs),
 }
 
 #[derive(Args)]
@@ -118,6 +121,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(BenchCommand::Backlog(a)) => backlog::backlog(a).await,
         Some(BenchCommand::Http(a)) => http::http(a).await,
+        Some(BenchCommand::Profile(a)) => profile::profile(a).await,
         None => suite(args.suite).await,
     }
 }
