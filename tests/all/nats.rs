@@ -4,8 +4,10 @@
 //! mid-stream loses and duplicates nothing (the fault tests: 10 000 events, 100 communities).
 //!
 //! Each test starts its own `nats-server -js` on a free loopback port with a temporary store
-//! (killed on drop). The nodes share one data directory (the embedded database), where the
-//! checks read back what the `ledger` guest recorded (see `tests/guests/ledger/src/lib.rs`).
+//! (killed on drop). The nodes share their state either through one data directory (the
+//! embedded database, nodes in this process) or, in the killed-node test, a PostgreSQL store of
+//! the test's own with a data directory per `plaza serve` process; the checks read back there
+//! what the `ledger` guest recorded (see `tests/guests/ledger/src/lib.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -20,8 +22,9 @@ use plaza_host::engine::EngineSettings;
 use plaza_host::event::{Event, EventDefaults};
 use plaza_host::storage::admin::LimitOverrides;
 use plaza_host::storage::log::DeliveryLog;
+use plaza_host::storage::postgres::PostgresStore;
 use plaza_host::storage::sqlite::SqliteStore;
-use plaza_host::storage::CommunityStore;
+use plaza_host::storage::{CommunityStore, Store};
 use plaza_host::{Plaza, PlazaConfig};
 use serde_json::json;
 use tokio::sync::watch;
@@ -119,6 +122,55 @@ fn config(data: &Path) -> PlazaConfig {
     }
 }
 
+/// Where the nodes' shared state lives: the embedded database in one data directory (nodes
+/// on one machine), or a PostgreSQL database (each node with a data directory of its own).
+enum Shared {
+    Dir(PathBuf),
+    Postgres(String),
+}
+
+impl Shared {
+    fn open(&self) -> Box<dyn Store> {
+        match self {
+            Shared::Dir(data) => Box::new(SqliteStore::open(data).unwrap()),
+            Shared::Postgres(url) => Box::new(PostgresStore::open(url).unwrap()),
+        }
+    }
+
+    /// A host over the shared state; `own` is the node's data directory on PostgreSQL.
+    async fn plaza(&self, own: &Path) -> Plaza {
+        match self {
+            Shared::Dir(data) => Plaza::open(data, config(data)).await.unwrap(),
+            Shared::Postgres(url) => crate::postgres::node(url, own).await,
+        }
+    }
+
+    /// `plaza serve` arguments that put a node on the shared state.
+    fn serve_args(&self, own: &Path) -> Vec<String> {
+        match self {
+            Shared::Dir(data) => vec!["--data-dir".into(), data.display().to_string()],
+            Shared::Postgres(url) => crate::postgres::serve_node_args(url, own),
+        }
+    }
+
+    /// An operator token for the nodes' API.
+    fn operator_token(&self) -> String {
+        use plaza_host::serve::tokens::{self, NewToken, Role};
+        let store: Box<dyn plaza_host::serve::TokenStore> = match self {
+            Shared::Dir(data) => Box::new(plaza_host::serve::SqliteTokenStore::open(data).unwrap()),
+            Shared::Postgres(url) => Box::new(plaza_host::serve::PostgresTokenStore::new(Arc::new(
+                PostgresStore::open(url).unwrap(),
+            ))),
+        };
+        let operator = NewToken {
+            name: "nats-test".into(),
+            role: Role::Operator,
+            communities: Vec::new(),
+        };
+        tokens::create(&*store, &operator, 1).unwrap().1.expose().to_string()
+    }
+}
+
 /// At least `n` community ids, such that every partition holds at least two of them.
 fn communities(n: usize) -> Vec<String> {
     let mut chosen = Vec::new();
@@ -142,6 +194,11 @@ fn communities(n: usize) -> Vec<String> {
 async fn setup(data: &Path, communities: &[String]) {
     allow_unsigned(data);
     let plaza = Plaza::open(data, config(data)).await.unwrap();
+    install_ledgers(&plaza, communities).await;
+}
+
+/// Installs the ledger in every community (see [`setup`]).
+async fn install_ledgers(plaza: &Plaza, communities: &[String]) {
     let component = std::fs::read(plaza_tests::LEDGER).unwrap();
     let manifest = std::fs::read_to_string(format!("{}/guests/ledger/plaza.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let packaged = plaza_host::manifest::embed::embed(&component, &manifest).unwrap();
@@ -201,7 +258,7 @@ async fn publish(publisher: &Publisher, events: &[Event], order: &mut BTreeMap<S
 }
 
 /// Events the install is done with, summed over communities.
-fn delivered(store: &SqliteStore, communities: &[String]) -> u64 {
+fn delivered(store: &dyn Store, communities: &[String]) -> u64 {
     communities
         .iter()
         .map(|c| store.cursor(c, PLUGIN).unwrap().map_or(0, |k| k.sequence))
@@ -209,8 +266,8 @@ fn delivered(store: &SqliteStore, communities: &[String]) -> u64 {
 }
 
 /// Waits until every published event is in its community's log and delivered.
-fn wait_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
-    let store = SqliteStore::open(data).unwrap();
+fn wait_delivered(shared: &Shared, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
+    let store = shared.open();
     let total: usize = order.values().map(Vec::len).sum();
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -225,26 +282,31 @@ fn wait_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communitie
         assert!(
             Instant::now() < deadline,
             "not every event was delivered: {} of {total}",
-            delivered(&store, communities)
+            delivered(&*store, communities)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
+/// The state of nodes sharing the data directory `data`.
+fn dir(data: &tempfile::TempDir) -> Shared {
+    Shared::Dir(data.path().to_path_buf())
+}
+
 /// Waits until at least `events` are delivered: mid-stream, before `what`.
-async fn wait_progress(data: &Path, communities: &[String], events: u64, what: &str) {
-    let store = SqliteStore::open(data).unwrap();
+async fn wait_progress(shared: &Shared, communities: &[String], events: u64, what: &str) {
+    let store = shared.open();
     let deadline = Instant::now() + PATIENCE;
-    while delivered(&store, communities) < events {
+    while delivered(&*store, communities) < events {
         assert!(Instant::now() < deadline, "no progress before {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// [`wait_delivered`] off the async threads.
-async fn wait_all_delivered(data: &Path, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
-    let (d, o, c) = (data.to_path_buf(), order.clone(), communities.to_vec());
-    tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
+async fn wait_all_delivered(shared: Shared, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
+    let (o, c) = (order.clone(), communities.to_vec());
+    tokio::task::spawn_blocking(move || wait_delivered(&shared, &o, &c))
         .await
         .unwrap();
 }
@@ -276,8 +338,8 @@ fn balanced(owners: &[Option<String>], nodes: &[&str]) -> bool {
 
 /// Reads back, once no node runs, that each published event took effect exactly once, in
 /// publication order within its community: the log, cursor, the ledger's KV, messages, outbox.
-fn check_exactly_once_in_order(data: &Path, order: &BTreeMap<String, Vec<String>>) {
-    let store = SqliteStore::open(data).unwrap();
+fn check_exactly_once_in_order(shared: &Shared, order: &BTreeMap<String, Vec<String>>) {
+    let store = shared.open();
     let dead = store.dead_letters(None, None).unwrap();
     assert!(dead.is_empty(), "{} dead letters, e.g. {:?}", dead.len(), dead.first());
     let kv = |c: &str, key: &str| store.kv_get(c, PLUGIN, key).map(|v| String::from_utf8(v).unwrap());
@@ -394,7 +456,7 @@ async fn three_nodes_deliver_every_event_once_in_order() {
     let events = make_events("ev", 0, 1_200, &communities);
     let mut order = BTreeMap::new();
     publish(&publisher, &events, &mut order).await;
-    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_all_delivered(dir(&data), &order, &communities).await;
     let mut consumed = Vec::new();
     for (stop, node) in nodes {
         stop.send(true).unwrap();
@@ -411,7 +473,7 @@ async fn three_nodes_deliver_every_event_once_in_order() {
     // Stopped nodes release their leases.
     let owners = bus::lease::owners_at(&url, PARTITIONS).await.unwrap();
     assert!(owners.iter().all(Option::is_none), "{owners:?}");
-    check_exactly_once_in_order(data.path(), &order);
+    check_exactly_once_in_order(&dir(&data), &order);
 }
 
 /// The last few kilobytes of a log.
@@ -443,10 +505,11 @@ struct Node {
 }
 
 impl Node {
-    fn start(data: &Path, url: &str, name: &str, stderr: PathBuf) -> Self {
+    /// Starts a node whose state is `store_args` (see [`Shared::serve_args`]).
+    fn start(store_args: &[String], url: &str, name: &str, stderr: PathBuf) -> Self {
         let mut child = Command::new(plaza_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(store_args)
             .args([
                 "--bus",
                 url,
@@ -509,18 +572,6 @@ impl Node {
     }
 }
 
-/// An operator token for the nodes' API.
-fn operator_token(data: &Path) -> String {
-    use plaza_host::serve::tokens::{self, NewToken, Role};
-    let store = plaza_host::serve::SqliteTokenStore::open(data).unwrap();
-    let operator = NewToken {
-        name: "nats-test".into(),
-        role: Role::Operator,
-        communities: Vec::new(),
-    };
-    tokens::create(&store, &operator, 1).unwrap().1.expose().to_string()
-}
-
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -528,22 +579,29 @@ impl Drop for Node {
     }
 }
 
-/// Three `plaza serve --bus` processes; one is SIGKILLed mid-stream. Its partitions are taken
-/// over by the others, and every event still takes effect exactly once, in order: the first
-/// half published to the stream directly, the second posted to a survivor's HTTP ingest.
+/// Three `plaza serve --bus` processes, each with a data directory of its own, sharing a
+/// PostgreSQL store (`--store`); one is SIGKILLed mid-stream. Its partitions are taken over by
+/// the others, and every event still takes effect exactly once, in order: the first half
+/// published to the stream directly, the second posted to a survivor's HTTP ingest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_has_its_partitions_taken_over() {
     let nats = NatsServer::start();
     let url = nats.url();
-    let data = tempfile::tempdir().unwrap();
+    let pg = crate::postgres::SharedStore::start();
+    let shared = Shared::Postgres(pg.url.clone());
     let work = tempfile::tempdir().unwrap();
     let communities = communities(FAULT_COMMUNITIES);
-    setup(data.path(), &communities).await;
-    let token = operator_token(data.path());
+    let admin_dir = work.path().join("admin");
+    install_ledgers(&shared.plaza(&admin_dir).await, &communities).await;
+    let token = shared.operator_token();
     let names = ["k0", "k1", "k2"];
     let mut nodes: Vec<Node> = names
         .iter()
-        .map(|n| Node::start(data.path(), &url, n, work.path().join(format!("{n}.stderr"))))
+        .map(|n| {
+            let own = work.path().join(n);
+            let stderr = work.path().join(format!("{n}.stderr"));
+            Node::start(&shared.serve_args(&own), &url, n, stderr)
+        })
         .collect();
     let logs = || node_logs(work.path(), &names);
     let owners = wait_owners(
@@ -565,7 +623,7 @@ async fn a_killed_node_has_its_partitions_taken_over() {
     let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &first, &mut order).await;
     // Mid-stream: some events delivered, then the kill.
-    wait_progress(data.path(), &communities, 150, "the kill").await;
+    wait_progress(&shared, &communities, 150, "the kill").await;
     let mut victim = victim;
     victim.child.kill().unwrap(); // SIGKILL
     victim.child.wait().unwrap();
@@ -573,7 +631,7 @@ async fn a_killed_node_has_its_partitions_taken_over() {
     // partitions' owners (the other survivor too) deliver it.
     let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
     nodes[0].ingest(&token, &second, &mut order).await;
-    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_all_delivered(Shared::Postgres(pg.url.clone()), &order, &communities).await;
     // The survivors hold every partition, the victim's included.
     let survivors = &names[1..];
     wait_owners(
@@ -585,7 +643,7 @@ async fn a_killed_node_has_its_partitions_taken_over() {
     .await;
     drop(nodes);
     drop(victim);
-    check_exactly_once_in_order(data.path(), &order);
+    check_exactly_once_in_order(&shared, &order);
 }
 
 /// The NATS server itself is SIGKILLed and restarted (same port, same store) mid-stream: the
@@ -604,11 +662,11 @@ async fn a_nats_server_restart_mid_stream_loses_and_duplicates_nothing() {
     let mut order = BTreeMap::new();
     let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &first, &mut order).await;
-    wait_progress(data.path(), &communities, 150, "the restart").await;
+    wait_progress(&dir(&data), &communities, 150, "the restart").await;
     nats.restart();
     let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &second, &mut order).await;
-    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_all_delivered(dir(&data), &order, &communities).await;
     wait_owners(
         &url,
         "the nodes never took the partitions back",
@@ -625,7 +683,7 @@ async fn a_nats_server_restart_mid_stream_loses_and_duplicates_nothing() {
             nats.log()
         );
     }
-    check_exactly_once_in_order(data.path(), &order);
+    check_exactly_once_in_order(&dir(&data), &order);
 }
 
 /// Leases: one holder at a time; renewal by the holder only; a released lease is free at once;
@@ -780,7 +838,7 @@ async fn a_node_cut_off_from_nats_is_replaced() {
     }
     proxy.cut();
     publish(&publisher, &make_events("ev", 400, 400, &communities), &mut order).await;
-    wait_all_delivered(data.path(), &order, &communities).await;
+    wait_all_delivered(dir(&data), &order, &communities).await;
     wait_owners(
         &url,
         "the others never took the cut node's partitions",
@@ -792,7 +850,7 @@ async fn a_node_cut_off_from_nats_is_replaced() {
         stop.send(true).unwrap();
         let _ = node.await.unwrap();
     }
-    check_exactly_once_in_order(data.path(), &order);
+    check_exactly_once_in_order(&dir(&data), &order);
 }
 
 /// Events per second through the bus with 1, 2 and 3 nodes in this process (printed, not
@@ -840,7 +898,7 @@ async fn throughput() {
             let (stop, stopped) = watch::channel(false);
             nodes.push((stop, tokio::spawn(bus::run_node(plaza, settings, stopped))));
         }
-        let (d, o, c) = (data.path().to_path_buf(), order.clone(), communities.clone());
+        let (d, o, c) = (dir(&data), order.clone(), communities.clone());
         tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
             .await
             .unwrap();
@@ -849,7 +907,7 @@ async fn throughput() {
             stop.send(true).unwrap();
             node.await.unwrap().unwrap();
         }
-        check_exactly_once_in_order(data.path(), &order);
+        check_exactly_once_in_order(&dir(&data), &order);
         eprintln!(
             "{n} node(s): a backlog of {} events drained in {:.2} s = {:.0} events/s \
              (one publisher sent them in {:.2} s = {:.0} events/s)",

@@ -37,11 +37,11 @@
 //!   nothing takes effect twice. Failed deliveries retry per the host's retry policy, from the
 //!   log; the owning node re-pumps its partitions' installs that lag (on taking a partition
 //!   and every sweep interval), so nothing waits on a node that died.
-//! - **Shared state.** This slice keeps installs, grants, audit, KV, logs and cursors in the
-//!   embedded SQLite database, shared by the nodes through one data directory: nodes on one
-//!   machine only. A store every node reaches over the network (PostgreSQL or NATS KV) is the
-//!   next step; the pump's compare-and-set cursors are what it must keep.
-//!
+//! - **Shared state.** Installs, grants, audit, KV, logs, cursors, outbox and tokens live in the
+//!   store every node opens: PostgreSQL (`--store postgres://…`,
+//!   [`PostgresStore`](crate::storage::postgres::PostgresStore)) for nodes on several machines,
+//!   whose transactions keep the pump's one-commit rule; or the embedded SQLite database in a
+//!   shared data directory for nodes on one machine.
 //! - **Timers, outbox, ingest.** Each node fires the due timers of the communities in the
 //!   partitions it holds (the firing's id is the timer's id and due time, so a repeat by the
 //!   next owner is a duplicate); the holder of partition 0 relays the outbox to the platform.
