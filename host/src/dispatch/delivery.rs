@@ -4,11 +4,11 @@
 //! [`Plaza::pump`] reads the log after the install's cursor a batch at a time (the only events
 //! it holds in memory), skips entries the install does not receive, and invokes the handler on
 //! the next one. A success commits the effects, outbox entries, audit entries and the cursor
-//! move in one transaction. A failure discards the effects and records the attempt; the
-//! install then waits for the retry (per [`RetryPolicy`](super::retry::RetryPolicy)), so later
-//! events never overtake it. After the last attempt, or at once for a plugin error the plugin
-//! marked non-retryable, the event becomes a dead letter and the install moves on (skip and
-//! continue). Every failed attempt counts towards the circuit breaker; while it is open the
+//! move in one transaction (which the store may share with the next commits: group commit). A
+//! failure discards the effects and records the attempt; the install then waits for the retry
+//! (per [`RetryPolicy`](super::retry::RetryPolicy)), so later events never overtake it. After
+//! the last attempt, or at once for a plugin error the plugin marked non-retryable, the event
+//! becomes a dead letter and the install moves on (skip and continue). Every failed attempt counts towards the circuit breaker; while it is open the
 //! install's events wait in the log, and the next attempt after its backoff is the trial.
 //!
 //! Cursor changes are compare-and-set, so two pumps of one install (in this process or another
@@ -67,7 +67,9 @@ impl Plaza {
     }
 
     /// Delivers `install`'s due log entries in order, at most `budget` invocations, at time
-    /// `now_ms`; appends each invocation's report to `reports`.
+    /// `now_ms`; appends each invocation's report to `reports`. Its commits are flushed (see
+    /// [`DeliveryLog::flush_commits`](crate::storage::log::DeliveryLog::flush_commits)) before
+    /// it returns.
     pub(crate) async fn pump(
         &self,
         install: &Install,
@@ -75,9 +77,23 @@ impl Plaza {
         budget: usize,
         reports: &mut Vec<InvocationReport>,
     ) -> Result<PumpStop> {
-        let (community, plugin) = (install.community.as_str(), install.plugin.name.as_str());
-        let lock = self.pump_lock(community, plugin);
+        let lock = self.pump_lock(&install.community, &install.plugin.name);
         let _one_pump = lock.lock().await;
+        let stop = self.pump_turn(install, reports, now_ms, budget).await;
+        // What the runner and the outbox see next is committed.
+        self.store.flush_commits()?;
+        stop
+    }
+
+    /// [`pump`](Self::pump) under the install's lock, without the final flush.
+    async fn pump_turn(
+        &self,
+        install: &Install,
+        reports: &mut Vec<InvocationReport>,
+        now_ms: u64,
+        budget: usize,
+    ) -> Result<PumpStop> {
+        let (community, plugin) = (install.community.as_str(), install.plugin.name.as_str());
         // Installing gives the cursor; none means it was uninstalled since this pump began.
         let Some(mut cursor) = self.store.cursor(community, plugin)? else {
             return Ok(PumpStop::CaughtUp);

@@ -16,7 +16,9 @@
 //! - **Commit.** [`DeliveryLog::commit`] applies an invocation's actions (as
 //!   [`CommunityStore::apply`] does), adds the visible ones to the outbox with idempotency keys
 //!   `{event id}/{plugin}/{index}`, appends the audit entries and moves the cursor, all in one
-//!   transaction.
+//!   transaction. A store may put several consecutive commits in one transaction (group
+//!   commit, until [`DeliveryLog::flush_commits`]): a crash then loses the whole group, whose
+//!   events are delivered again, never part of a commit.
 //! - **Dead letters.** An entry that failed its last attempt moves, with the failure of every
 //!   attempt, to the install's dead-letter list, and the cursor moves past it (one transaction).
 //!   Replaying a dead letter appends a copy of its event targeted at the install (dedupe key
@@ -209,6 +211,13 @@ pub trait DeliveryLog: Send + Sync {
     /// Moves a cursor from `from` to `to` over entries that are not for the install, clearing
     /// failures; `false` when it is not at `from`.
     fn skip(&self, community: &str, plugin: &str, from: u64, to: u64) -> Result<bool, StoreError>;
+
+    /// Makes every `commit` and `skip` made so far durable as far as the store promises (a store
+    /// may group several in one transaction until then; a crash loses a whole group, never part
+    /// of one). Other writes and `outbox_pending` do it first themselves.
+    fn flush_commits(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Records a failed attempt of the entry after `at` and when to try again; `false` when the
     /// cursor is not at `at`.

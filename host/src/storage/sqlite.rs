@@ -3,7 +3,8 @@
 //!
 //! - One connection behind a mutex serves every caller (the store is shared across tokio tasks).
 //!   Every write runs in its own `BEGIN IMMEDIATE` transaction, so [`CommunityStore::apply`] and
-//!   [`AdminStore::put_install`] are all-or-nothing.
+//!   [`AdminStore::put_install`] are all-or-nothing; delivery commits share one transaction per
+//!   group, each in its own savepoint (`group`).
 //! - The schema is versioned (`PRAGMA user_version`): [`SqliteStore::open`] applies the missing
 //!   migrations of `schema` in one transaction and refuses a database written by a newer Plaza.
 //! - It behaves like [`MemoryStore`](super::memory::MemoryStore) method by method; the shared
@@ -13,6 +14,7 @@
 //! - KV keys are stored as BLOBs (their UTF-8 bytes), so prefix ranges and order are by bytes and
 //!   `kv_bytes` counts bytes, as in memory.
 
+mod group;
 mod log;
 mod schema;
 mod secrets;
@@ -58,7 +60,7 @@ impl Default for Options {
 
 /// Community state and the admin model in a SQLite database.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Mutex<group::Db>,
     path: Option<PathBuf>,
     /// The path for messages, or `:memory:`.
     location: String,
@@ -193,7 +195,7 @@ impl SqliteStore {
             .map_err(at("enabling foreign keys"))?;
         schema::migrate(&mut conn, &location)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(group::Db::new(conn)),
             path,
             location,
         })
@@ -204,8 +206,17 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(&self) -> MutexGuard<'_, group::Db> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection, its open delivery group committed first: every write but a delivery
+    /// commit starts from committed state, in order.
+    fn lock_flushed(&self, doing: &str) -> Result<MutexGuard<'_, group::Db>, StoreError> {
+        let mut db = self.lock();
+        db.flush()
+            .map_err(|e| self.describe(&format!("committing delivery commits before {doing}"), e))?;
+        Ok(db)
     }
 
     fn describe(&self, doing: &str, fail: Fail) -> StoreError {
@@ -219,11 +230,15 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` in a read transaction.
+    /// Runs `f` in a read transaction (inside the open delivery group, if any: it sees the
+    /// group's commits, as it would once the group is committed).
     fn read<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
-        let mut conn = self.lock();
+        let mut db = self.lock();
+        if db.in_group() {
+            return f(&db.conn).map_err(|e| self.describe(doing, e));
+        }
         let result = (|| -> Result<T, Fail> {
-            let tx = conn.transaction()?;
+            let tx = db.conn.transaction()?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
@@ -233,7 +248,7 @@ impl SqliteStore {
 
     /// Runs a single-statement read `f`; on failure logs it and answers `fallback`.
     fn read_or<T>(&self, doing: &str, fallback: T, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> T {
-        let result = f(&self.lock());
+        let result = f(&self.lock().conn);
         result.unwrap_or_else(|e| {
             let error = self.describe(doing, e);
             tracing::error!(database = %self.location, %error, "store read failed");
@@ -243,9 +258,9 @@ impl SqliteStore {
 
     /// Runs `f` in a write transaction, committed only when `f` succeeds.
     fn write<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
-        let mut conn = self.lock();
+        let mut db = self.lock_flushed(doing)?;
         let result = (|| -> Result<T, Fail> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
@@ -253,10 +268,24 @@ impl SqliteStore {
         result.map_err(|e| self.describe(doing, e))
     }
 
+    /// Runs `f` as one delivery commit of the open group (see `group`).
+    fn write_grouped<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
+        self.lock().grouped(f).map_err(|e| self.describe(doing, e))
+    }
+
+    /// Commits the open delivery group, if any.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.lock()
+            .flush()
+            .map_err(|e| self.describe("committing a group of delivery commits", e))
+    }
+
     /// [`write`](Self::write), synced to disk before it returns (`synchronous = FULL` for this
-    /// transaction): for appends to the event log, which are acknowledged to the sender.
+    /// transaction): for appends to the event log, which are acknowledged to the sender. The
+    /// sync covers the delivery group committed before it too (the WAL is synced in order).
     fn write_durable<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
-        let mut conn = self.lock();
+        let mut db = self.lock_flushed(doing)?;
+        let conn = &mut db.conn;
         let result = (|| -> Result<T, Fail> {
             conn.pragma_update(None, "synchronous", "FULL")?;
             let outcome = (|| {
@@ -273,7 +302,16 @@ impl SqliteStore {
 
     #[cfg(test)]
     fn with_connection<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
-        f(&self.lock())
+        f(&self.lock().conn)
+    }
+}
+
+impl Drop for SqliteStore {
+    /// A clean close commits the open delivery group (a crash loses it; it is redelivered).
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::error!(database = %self.location, %e, "committing the last delivery commits");
+        }
     }
 }
 
@@ -1238,5 +1276,7 @@ impl AdminStore for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod tests;

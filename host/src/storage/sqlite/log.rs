@@ -2,9 +2,10 @@
 //! `outbox` tables of schema version 3.
 //!
 //! Appends run with `synchronous = FULL`, so an accepted event is synced to disk (not only
-//! handed to the OS) before `append` returns. Delivery commits keep the store's `NORMAL`: a
-//! power loss may undo the last commits, which are then delivered again, and the outbox's
-//! idempotency keys let the platform drop what it already carried out.
+//! handed to the OS) before `append` returns. Delivery commits (and skips) are grouped, several
+//! in one transaction (see `group`), and keep the store's `NORMAL`: a crash loses the open
+//! group and a power loss may undo the last groups; their events are then delivered again, and
+//! the outbox's idempotency keys let the platform drop what it already carried out.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -259,7 +260,7 @@ impl DeliveryLog for SqliteStore {
             "committing event `{}` (sequence {}) for plugin `{plugin}` in community `{community}`",
             commit.event_id, commit.to
         );
-        self.write(&doing, |conn| {
+        self.write_grouped(&doing, |conn| {
             if !move_cursor_in(conn, community, plugin, commit.from, commit.to)? {
                 return Ok(false);
             }
@@ -286,7 +287,11 @@ impl DeliveryLog for SqliteStore {
 
     fn skip(&self, community: &str, plugin: &str, from: u64, to: u64) -> Result<bool, StoreError> {
         let doing = format!("moving the cursor of plugin `{plugin}` in community `{community}` to {to}");
-        self.write(&doing, |conn| move_cursor_in(conn, community, plugin, from, to))
+        self.write_grouped(&doing, |conn| move_cursor_in(conn, community, plugin, from, to))
+    }
+
+    fn flush_commits(&self) -> Result<(), StoreError> {
+        self.flush()
     }
 
     fn record_failure(
@@ -413,6 +418,8 @@ impl DeliveryLog for SqliteStore {
     }
 
     fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        // The platform is only told what is committed.
+        self.flush()?;
         self.read("reading the outbox", |conn| {
             let rows = conn
                 .prepare_cached(&format!(

@@ -1,19 +1,23 @@
 //! `plaza bench profile`: P1/P1b's Plaza side alone (no baseline, no warm-up, no timing), for
 //! instruction-count profilers: `valgrind --tool=callgrind plaza bench profile --reuse
 //! --events N`. Two runs with different `--events` give the instructions per event from their
-//! difference, which cancels loading and compiling the plugin.
+//! difference, which cancels loading and compiling the plugin. `--durable` profiles P6 instead:
+//! one community end to end over the embedded database (accept, delivery, outbox relay).
 
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{plaza_side, Suite};
+use super::{durable, plaza_side, Suite};
 
 #[derive(Args)]
 pub struct ProfileArgs {
     /// Use `echo-reuse.wasm` (bounded reuse, P1b) instead of `echo.wasm` (P1).
     #[arg(long)]
     reuse: bool,
+    /// P6 instead: one community end to end over the embedded database.
+    #[arg(long)]
+    durable: bool,
     /// Events to dispatch.
     #[arg(long, default_value_t = 1_000)]
     events: u64,
@@ -34,6 +38,12 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     let mut config = suite.plaza_config();
     // A small pool (a quarter of it may stay warm): valgrind cannot reserve the default one.
     config.engine.pool_instances = 4;
+    if args.durable {
+        let fixture = if args.reuse { "echo-reuse.wasm" } else { "echo.wasm" };
+        let run = durable::run(&suite, config, 1, fixture, args.events, 0).await?;
+        println!("{} events delivered end to end", run.events);
+        return Ok(ExitCode::SUCCESS);
+    }
     let plaza = plaza_side::host(config, &echo, 1).await?;
     let run = plaza_side::dispatch_run(&plaza, &plaza_side::community(0), 0, args.events).await?;
     println!("{} events dispatched", run.events);
