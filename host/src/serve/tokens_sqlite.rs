@@ -2,18 +2,20 @@
 //! own: the CLI (`plaza token ...`) and a running `plaza serve` share the table, so a token
 //! revoked from the command line is refused on the server's next request.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::tokens::{NewToken, TokenColumns, TokenError, TokenHash, TokenInfo, TokenStore};
-use crate::storage::sqlite::{SqliteStore, DB_FILE_NAME};
+use crate::storage::sqlite::{flush_delivery_groups, SqliteStore, DB_FILE_NAME};
 
 /// Tokens in `plaza.db`.
 pub struct SqliteTokenStore {
     conn: Mutex<Connection>,
+    /// The database file.
+    path: PathBuf,
 }
 
 fn store_error(doing: &str) -> impl Fn(rusqlite::Error) -> TokenError + '_ {
@@ -60,10 +62,15 @@ impl SqliteTokenStore {
         // A revoke must survive a power loss: sync every (rare) token write.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(store_error("setting synchronous = FULL"))?;
-        Ok(SqliteTokenStore { conn: Mutex::new(conn) })
+        Ok(SqliteTokenStore {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A delivery group of this process may hold the write lock across an await.
+        flush_delivery_groups(&self.path);
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 

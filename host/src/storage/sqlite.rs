@@ -18,9 +18,10 @@ mod group;
 mod log;
 mod schema;
 mod secrets;
+mod shared;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::Value;
@@ -60,7 +61,7 @@ impl Default for Options {
 
 /// Community state and the admin model in a SQLite database.
 pub struct SqliteStore {
-    conn: Mutex<group::Db>,
+    conn: Arc<Mutex<group::Db>>,
     path: Option<PathBuf>,
     /// The path for messages, or `:memory:`.
     location: String,
@@ -194,11 +195,11 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(at("enabling foreign keys"))?;
         schema::migrate(&mut conn, &location)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(group::Db::new(conn)),
-            path,
-            location,
-        })
+        let conn = Arc::new(Mutex::new(group::Db::new(conn)));
+        if let Some(path) = &path {
+            shared::register(path, &conn);
+        }
+        Ok(SqliteStore { conn, path, location })
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -210,9 +211,18 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The connection, its open delivery group committed first: every write but a delivery
-    /// commit starts from committed state, in order.
+    /// Commits the open delivery groups of this process's other connections to the file, so
+    /// this one can take the write lock (see `shared`).
+    fn flush_others(&self) {
+        if let Some(path) = &self.path {
+            shared::flush_others(path, Some(&self.conn));
+        }
+    }
+
+    /// The connection, its open delivery group (and other connections') committed first: every
+    /// write but a delivery commit starts from committed state, in order.
     fn lock_flushed(&self, doing: &str) -> Result<MutexGuard<'_, group::Db>, StoreError> {
+        self.flush_others();
         let mut db = self.lock();
         db.flush()
             .map_err(|e| self.describe(&format!("committing delivery commits before {doing}"), e))?;
@@ -270,6 +280,7 @@ impl SqliteStore {
 
     /// Runs `f` as one delivery commit of the open group (see `group`).
     fn write_grouped<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
+        self.flush_others();
         self.lock().grouped(f).map_err(|e| self.describe(doing, e))
     }
 
@@ -304,6 +315,12 @@ impl SqliteStore {
     fn with_connection<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
         f(&self.lock().conn)
     }
+}
+
+/// Commits the open delivery groups of every [`SqliteStore`] of this process on the database
+/// file `path`: for another connection to it about to write.
+pub fn flush_delivery_groups(path: &Path) {
+    shared::flush_others(path, None);
 }
 
 impl Drop for SqliteStore {

@@ -1,5 +1,6 @@
 //! Group commit: a crash loses a whole group of delivery commits (nothing half committed, and
-//! re-committing after it duplicates nothing), and reads see the open group.
+//! re-committing after it duplicates nothing), reads see the open group, and another store on
+//! the same file commits the open group before it writes.
 
 use std::path::Path;
 
@@ -111,4 +112,29 @@ fn a_clean_close_commits_the_open_group() {
     let s = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(s.cursor(C, P).unwrap(), Some(at(2)));
     assert_eq!(outbox_keys(&s), [format!("m1/{P}/0")]);
+}
+
+#[test]
+fn another_store_on_the_file_commits_the_open_group_before_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = store_with_log(dir.path());
+    // A short busy timeout: waiting for `a`'s lock would fail rather than pass slowly.
+    let quick = Options {
+        busy_timeout: std::time::Duration::from_millis(50),
+    };
+    let b = SqliteStore::open_with(dir.path(), quick).unwrap();
+    let (one, two) = (reply(1), reply(2));
+    assert!(a.commit(&delivery(C, P, 0, 1, "m1", &one)).unwrap());
+    // `a`'s group holds the write lock (its pump would be awaiting the next invocation): on
+    // one thread `b` could never get it by waiting, so it commits `a`'s group first.
+    assert!(b.commit(&delivery(C, P, 1, 2, "m2", &two)).unwrap());
+    assert!(
+        !a.commit(&delivery(C, P, 1, 2, "m2", &two)).unwrap(),
+        "`b` moved the cursor"
+    );
+    b.append(&[ingested(C, "m4")], 30).unwrap();
+    drop((a, b));
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(s.cursor(C, P).unwrap(), Some(at(2)));
+    assert_eq!(outbox_keys(&s), [format!("m1/{P}/0"), format!("m2/{P}/0")]);
 }
