@@ -579,13 +579,16 @@ impl Drop for Node {
     }
 }
 
-/// Three `plaza serve --bus` processes, each with a data directory of its own, sharing a
-/// PostgreSQL store (`--store`); one is SIGKILLed mid-stream. Its partitions are taken over by
-/// the others, and every event still takes effect exactly once, in order: the first half
-/// published to the stream directly, the second posted to a survivor's HTTP ingest.
+/// The fault test. Three `plaza serve --bus` processes, each with a data directory of
+/// its own, share a PostgreSQL store (`--store`) and consume 10 000 events over 100
+/// communities: a first third published to the stream; then one node is SIGKILLed and its
+/// partitions are taken over by the others; a second third is posted to a survivor's HTTP
+/// ingest (which publishes it); then, while the survivors consume, the NATS server itself is
+/// SIGKILLed and restarted (same port and store) and the last third is published. Every event
+/// takes effect exactly once, in its community's order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_has_its_partitions_taken_over() {
-    let nats = NatsServer::start();
+async fn a_killed_node_and_a_nats_restart_lose_and_duplicate_nothing() {
+    let mut nats = NatsServer::start();
     let url = nats.url();
     let pg = crate::postgres::SharedStore::start();
     let shared = Shared::Postgres(pg.url.clone());
@@ -620,17 +623,23 @@ async fn a_killed_node_has_its_partitions_taken_over() {
 
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let mut order = BTreeMap::new();
-    let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
+    let third = FAULT_EVENTS / 3;
+    let first = make_events("ev", 0, third, &communities);
     publish(&publisher, &first, &mut order).await;
     // Mid-stream: some events delivered, then the kill.
     wait_progress(&shared, &communities, 150, "the kill").await;
     let mut victim = victim;
     victim.child.kill().unwrap(); // SIGKILL
     victim.child.wait().unwrap();
-    // The rest arrives over HTTP at a survivor, which publishes it to the stream: its
+    // The next third arrives over HTTP at a survivor, which publishes it to the stream: its
     // partitions' owners (the other survivor too) deliver it.
-    let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
+    let second = make_events("ev", third, third, &communities);
     nodes[0].ingest(&token, &second, &mut order).await;
+    // Mid-stream again: the NATS server dies and comes back; nodes and publisher reconnect.
+    wait_progress(&shared, &communities, third as u64 + 150, "the NATS restart").await;
+    nats.restart();
+    let last = make_events("ev", 2 * third, FAULT_EVENTS - 2 * third, &communities);
+    publish(&publisher, &last, &mut order).await;
     wait_all_delivered(Shared::Postgres(pg.url.clone()), &order, &communities).await;
     // The survivors hold every partition, the victim's included.
     let survivors = &names[1..];
