@@ -244,3 +244,26 @@ pub fn allow_unsigned(data_dir: &std::path::Path) {
     )
     .unwrap();
 }
+
+/// A `reaction-added` event `id` in `community`, as a JSON line: the `i`th of a test's stream
+/// (timestamps one second apart, message `m-{i}`), by one of `members` members in turn.
+pub fn reaction_line(id: &str, community: &str, i: usize, members: usize) -> String {
+    serde_json::json!({
+        "id": id,
+        "community": community,
+        "type": "reaction-added",
+        "timestamp_ms": 1_767_225_600_000u64 + 1_000 * i as u64,
+        "channel": "general",
+        "message_id": format!("m-{i}"),
+        "member": format!("member-{}", i % members),
+        "emoji": "+1",
+    })
+    .to_string()
+}
+
+/// [`reaction_line`], parsed.
+pub fn reaction(id: &str, community: &str, i: usize, members: usize) -> Event {
+    EventDefaults::new(community, 0)
+        .parse(&reaction_line(id, community, i, members), "test")
+        .unwrap()
+}

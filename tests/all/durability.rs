@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use plaza_host::storage::log::DeliveryLog;
 use plaza_host::storage::sqlite::SqliteStore;
 use plaza_host::storage::CommunityStore;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::common::plaza_bin;
 
@@ -180,17 +180,7 @@ fn make_events(prefix: &str, n: usize, rng: &mut Rng) -> Vec<Fed> {
         .map(|i| {
             let community = COMMUNITIES[rng.below(COMMUNITIES.len() as u64) as usize];
             let id = format!("{prefix}-{i:05}");
-            let line = json!({
-                "id": id,
-                "community": community,
-                "type": "reaction-added",
-                "timestamp_ms": 1_767_225_600_000u64 + 1_000 * i as u64,
-                "channel": "general",
-                "message_id": format!("m-{i}"),
-                "member": format!("member-{}", i % 17),
-                "emoji": "+1",
-            })
-            .to_string();
+            let line = crate::common::reaction_line(&id, community, i, 17);
             Fed { id, community, line }
         })
         .collect()

@@ -228,19 +228,7 @@ fn make_events(prefix: &str, start: usize, n: usize, communities: &[String]) -> 
     (start..start + n)
         .map(|i| {
             let community = &communities[(i * 7 + i / 3) % communities.len()];
-            let line = json!({
-                "id": format!("{prefix}-{i:05}"),
-                "community": community,
-                "type": "reaction-added",
-                "timestamp_ms": 1_767_225_600_000u64 + 1_000 * i as u64,
-                "channel": "general",
-                "message_id": format!("m-{i}"),
-                "member": format!("member-{}", i % 17),
-                "emoji": "+1",
-            });
-            EventDefaults::new(community.as_str(), 0)
-                .parse(&line.to_string(), "nats test")
-                .unwrap()
+            crate::common::reaction(&format!("{prefix}-{i:05}"), community, i, 17)
         })
         .collect()
 }
@@ -265,25 +253,37 @@ fn delivered(store: &dyn Store, communities: &[String]) -> u64 {
         .sum()
 }
 
-/// Waits until every published event is in its community's log and delivered.
-fn wait_delivered(shared: &Shared, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
+/// Waits until every published event is in its community's log and delivered; on failure
+/// says which communities are behind (with their partitions).
+fn wait_delivered(
+    shared: &Shared,
+    order: &BTreeMap<String, Vec<String>>,
+    communities: &[String],
+) -> Result<(), String> {
     let store = shared.open();
     let total: usize = order.values().map(Vec::len).sum();
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let done = order.iter().all(|(c, ids)| {
-            let head = store.head(c).unwrap();
-            let cursor = store.cursor(c, PLUGIN).unwrap().map_or(0, |k| k.sequence);
-            head == ids.len() as u64 && cursor == head
-        });
-        if done {
-            return;
+        let behind: Vec<String> = order
+            .iter()
+            .filter_map(|(c, ids)| {
+                let head = store.head(c).unwrap();
+                let cursor = store.cursor(c, PLUGIN).unwrap().map_or(0, |k| k.sequence);
+                let done = head == ids.len() as u64 && cursor == head;
+                let partition = bus::subject::partition_of(c, PARTITIONS);
+                (!done).then(|| format!("{c} (p{partition}): {cursor}/{head} of {}", ids.len()))
+            })
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "not every event was delivered: {} of {total}",
-            delivered(&*store, communities)
-        );
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not every event was delivered: {} of {total}; behind: {}",
+                delivered(&*store, communities),
+                behind.join(", ")
+            ));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -303,12 +303,34 @@ async fn wait_progress(shared: &Shared, communities: &[String], events: u64, wha
     }
 }
 
-/// [`wait_delivered`] off the async threads.
-async fn wait_all_delivered(shared: Shared, order: &BTreeMap<String, Vec<String>>, communities: &[String]) {
+/// [`wait_delivered`] off the async threads; a failure also shows the partitions' owners on
+/// the bus at `url` and what `diagnose` tells (the nodes' logs).
+async fn wait_all_delivered(
+    shared: Shared,
+    order: &BTreeMap<String, Vec<String>>,
+    communities: &[String],
+    url: &str,
+    diagnose: &dyn Fn() -> String,
+) {
     let (o, c) = (order.clone(), communities.to_vec());
-    tokio::task::spawn_blocking(move || wait_delivered(&shared, &o, &c))
+    let waited = tokio::task::spawn_blocking(move || wait_delivered(&shared, &o, &c))
         .await
         .unwrap();
+    if let Err(e) = waited {
+        let owners = bus::lease::owners_at(url, PARTITIONS).await;
+        panic!("{e}\nowners: {owners:?}\n{}", diagnose());
+    }
+}
+
+/// Sends the bus nodes' logs of this process to stderr when `PLAZA_TEST_TRACE` is set (run one
+/// test with `--nocapture` to read them).
+fn trace_when_asked() {
+    if std::env::var_os("PLAZA_TEST_TRACE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
 }
 
 /// Waits until `predicate` holds of the partition owners; on failure says what `diagnose` tells
@@ -417,6 +439,7 @@ async fn start_nodes(
     watch::Sender<bool>,
     tokio::task::JoinHandle<Result<bus::NodeSummary, bus::BusError>>,
 )> {
+    trace_when_asked();
     let mut nodes = Vec::new();
     for name in names {
         let plaza = Arc::new(Plaza::open(data, config(data)).await.unwrap());
@@ -456,7 +479,7 @@ async fn three_nodes_deliver_every_event_once_in_order() {
     let events = make_events("ev", 0, 1_200, &communities);
     let mut order = BTreeMap::new();
     publish(&publisher, &events, &mut order).await;
-    wait_all_delivered(dir(&data), &order, &communities).await;
+    wait_all_delivered(dir(&data), &order, &communities, &url, &|| nats.log()).await;
     let mut consumed = Vec::new();
     for (stop, node) in nodes {
         stop.send(true).unwrap();
@@ -579,13 +602,16 @@ impl Drop for Node {
     }
 }
 
-/// Three `plaza serve --bus` processes, each with a data directory of its own, sharing a
-/// PostgreSQL store (`--store`); one is SIGKILLed mid-stream. Its partitions are taken over by
-/// the others, and every event still takes effect exactly once, in order: the first half
-/// published to the stream directly, the second posted to a survivor's HTTP ingest.
+/// The fault test. Three `plaza serve --bus` processes, each with a data directory of
+/// its own, share a PostgreSQL store (`--store`) and consume 10 000 events over 100
+/// communities: a first third published to the stream; then one node is SIGKILLed and its
+/// partitions are taken over by the others; a second third is posted to a survivor's HTTP
+/// ingest (which publishes it); then, while the survivors consume, the NATS server itself is
+/// SIGKILLed and restarted (same port and store) and the last third is published. Every event
+/// takes effect exactly once, in its community's order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_has_its_partitions_taken_over() {
-    let nats = NatsServer::start();
+async fn a_killed_node_and_a_nats_restart_lose_and_duplicate_nothing() {
+    let mut nats = NatsServer::start();
     let url = nats.url();
     let pg = crate::postgres::SharedStore::start();
     let shared = Shared::Postgres(pg.url.clone());
@@ -620,18 +646,24 @@ async fn a_killed_node_has_its_partitions_taken_over() {
 
     let publisher = Publisher::connect(&url, PARTITIONS).await.unwrap();
     let mut order = BTreeMap::new();
-    let first = make_events("ev", 0, FAULT_EVENTS / 2, &communities);
+    let third = FAULT_EVENTS / 3;
+    let first = make_events("ev", 0, third, &communities);
     publish(&publisher, &first, &mut order).await;
     // Mid-stream: some events delivered, then the kill.
     wait_progress(&shared, &communities, 150, "the kill").await;
     let mut victim = victim;
     victim.child.kill().unwrap(); // SIGKILL
     victim.child.wait().unwrap();
-    // The rest arrives over HTTP at a survivor, which publishes it to the stream: its
+    // The next third arrives over HTTP at a survivor, which publishes it to the stream: its
     // partitions' owners (the other survivor too) deliver it.
-    let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
+    let second = make_events("ev", third, third, &communities);
     nodes[0].ingest(&token, &second, &mut order).await;
-    wait_all_delivered(Shared::Postgres(pg.url.clone()), &order, &communities).await;
+    // Mid-stream again: the NATS server dies and comes back; nodes and publisher reconnect.
+    wait_progress(&shared, &communities, third as u64 + 150, "the NATS restart").await;
+    nats.restart();
+    let last = make_events("ev", 2 * third, FAULT_EVENTS - 2 * third, &communities);
+    publish(&publisher, &last, &mut order).await;
+    wait_all_delivered(Shared::Postgres(pg.url.clone()), &order, &communities, &url, &logs).await;
     // The survivors hold every partition, the victim's included.
     let survivors = &names[1..];
     wait_owners(
@@ -666,7 +698,7 @@ async fn a_nats_server_restart_mid_stream_loses_and_duplicates_nothing() {
     nats.restart();
     let second = make_events("ev", FAULT_EVENTS / 2, FAULT_EVENTS / 2, &communities);
     publish(&publisher, &second, &mut order).await;
-    wait_all_delivered(dir(&data), &order, &communities).await;
+    wait_all_delivered(dir(&data), &order, &communities, &url, &|| nats.log()).await;
     wait_owners(
         &url,
         "the nodes never took the partitions back",
@@ -722,6 +754,37 @@ async fn leases_have_one_holder_and_expire() {
         "the old holder kept an expired lease"
     );
     assert!(a.renew(again).await.unwrap().is_some());
+}
+
+/// Live nodes: those that announced themselves within the TTL, not those that left; the count
+/// stays readable while announcements expire (the bucket's key listing would hang on that).
+#[tokio::test]
+async fn live_nodes_are_those_announced_within_the_ttl() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let ttl = Duration::from_millis(1_000);
+    let a = bus::lease::Leases::connect(&url, "a", ttl).await.unwrap();
+    let b = bus::lease::Leases::connect(&url, "b", ttl).await.unwrap();
+    let c = bus::lease::Leases::connect(&url, "c", ttl).await.unwrap();
+    for node in [&a, &b, &c] {
+        node.announce().await.unwrap();
+    }
+    let names = |set: BTreeSet<String>| set.into_iter().collect::<Vec<_>>();
+    assert_eq!(names(a.live_nodes().await.unwrap()), ["a", "b", "c"]);
+    c.leave().await;
+    assert_eq!(names(a.live_nodes().await.unwrap()), ["a", "b"]);
+    // b stops announcing; a keeps on, and reads the count every round meanwhile.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        a.announce().await.unwrap();
+        let live = names(a.live_nodes().await.unwrap());
+        if live == ["a"] {
+            break;
+        }
+        assert_eq!(live, ["a", "b"]);
+        assert!(Instant::now() < deadline, "b never aged out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Every node and publisher must agree on the partition count: another count is refused.
@@ -838,7 +901,7 @@ async fn a_node_cut_off_from_nats_is_replaced() {
     }
     proxy.cut();
     publish(&publisher, &make_events("ev", 400, 400, &communities), &mut order).await;
-    wait_all_delivered(dir(&data), &order, &communities).await;
+    wait_all_delivered(dir(&data), &order, &communities, &url, &|| nats.log()).await;
     wait_owners(
         &url,
         "the others never took the cut node's partitions",
@@ -901,6 +964,7 @@ async fn throughput() {
         let (d, o, c) = (dir(&data), order.clone(), communities.clone());
         tokio::task::spawn_blocking(move || wait_delivered(&d, &o, &c))
             .await
+            .unwrap()
             .unwrap();
         let drained = started.elapsed();
         for (stop, node) in nodes {

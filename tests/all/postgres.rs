@@ -12,11 +12,10 @@ use std::path::Path;
 use std::process::Command;
 
 use plaza_host::engine::EngineSettings;
-use plaza_host::event::{Event, EventDefaults};
+use plaza_host::event::Event;
 use plaza_host::storage::admin::{AuditQuery, LimitOverrides};
 use plaza_host::storage::postgres::test_server::PostgresServer;
 use plaza_host::{Capability, GrantSet, Plaza, PlazaConfig};
-use serde_json::json;
 
 use crate::common::{allow_unsigned, cache_dir, plaza_bin};
 
@@ -77,21 +76,7 @@ fn fnv1a(text: &str) -> u64 {
 /// `n` `reaction-added` events with ids `{prefix}-{i}`.
 fn events(prefix: &str, n: usize) -> Vec<Event> {
     (0..n)
-        .map(|i| {
-            let line = json!({
-                "id": format!("{prefix}-{i:04}"),
-                "community": COMMUNITY,
-                "type": "reaction-added",
-                "timestamp_ms": 1_767_225_600_000u64 + 1_000 * i as u64,
-                "channel": "general",
-                "message_id": format!("m-{i}"),
-                "member": format!("member-{}", i % 7),
-                "emoji": "+1",
-            });
-            EventDefaults::new(COMMUNITY, 0)
-                .parse(&line.to_string(), "postgres test")
-                .unwrap()
-        })
+        .map(|i| crate::common::reaction(&format!("{prefix}-{i:04}"), COMMUNITY, i, 7))
         .collect()
 }
 

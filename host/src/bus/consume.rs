@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, AckKind};
@@ -17,6 +17,16 @@ use crate::dispatch::{now_ms, Acceptance};
 use crate::error::PlazaError;
 use crate::storage::log::decode_event;
 use crate::Plaza;
+
+/// How long a partition with events waiting may go without one delivered before it
+/// resubscribes: a pull request the server lost (in a restart) is otherwise never answered.
+const STALL: Duration = Duration::from_secs(5);
+
+/// The events waiting for `consumer` (none in flight), if any: it should be getting them.
+async fn stalled(consumer: &jetstream::consumer::Consumer<pull::Config>) -> Option<u64> {
+    let info = consumer.get_info().await.ok()?;
+    (info.num_pending > 0 && info.num_ack_pending == 0).then_some(info.num_pending)
+}
 
 /// The durable consumer of a partition.
 pub fn consumer_name(partition: u32) -> String {
@@ -66,12 +76,12 @@ impl Partition {
         self.sweep(&stop).await;
         let mut sweep = tokio::time::interval(self.settings.sweep_interval);
         'connect: while !*stop.borrow() {
-            let messages = match consumer(&self.js, &self.settings, p).await {
-                Ok(c) => c.messages().await.map_err(|e| e.to_string()),
+            let subscribed = match consumer(&self.js, &self.settings, p).await {
+                Ok(c) => c.messages().await.map(|m| (c, m)).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            let mut messages = match messages {
-                Ok(m) => m,
+            let (consumer, mut messages) = match subscribed {
+                Ok(subscribed) => subscribed,
                 Err(e) => {
                     tracing::warn!(partition = p, "consuming: {e}; trying again");
                     tokio::select! {
@@ -80,12 +90,23 @@ impl Partition {
                     }
                 }
             };
+            let mut last_message = Instant::now();
             loop {
                 tokio::select! {
                     _ = stop.changed() => break 'connect,
                     _ = sweep.tick() => self.sweep(&stop).await,
+                    _ = tokio::time::sleep_until((last_message + STALL).into()) => {
+                        last_message = Instant::now();
+                        if let Some(pending) = stalled(&consumer).await {
+                            tracing::warn!(partition = p, pending, "events waiting but none delivered for {} s; resubscribing", STALL.as_secs());
+                            continue 'connect;
+                        }
+                    }
                     next = messages.next() => match next {
-                        Some(Ok(message)) => self.handle(message).await,
+                        Some(Ok(message)) => {
+                            self.handle(message).await;
+                            last_message = Instant::now();
+                        }
                         Some(Err(e)) => {
                             tracing::warn!(partition = p, "consuming: {e}; resubscribing");
                             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,12 +5,16 @@
 //! revision of a released one) and renewed by rewriting it at the revision the owner holds, so
 //! two nodes can never both succeed. The bucket's age limit is the lease TTL: a lease not
 //! rewritten within it disappears from the server, and another node may create it.
+//!
+//! Every call here is bounded by a third of the TTL: the lease loop makes them in sequence,
+//! and a call left waiting on a server that went away must not stop the renewal of the rest.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use futures_util::StreamExt as _;
+use futures_util::TryStreamExt as _;
 
 use super::{BusError, LEASE_BUCKET, NODE_BUCKET};
 
@@ -94,6 +98,13 @@ pub struct Leases {
     nodes: kv::Store,
     node_id: String,
     url: String,
+    /// The longest one call to NATS may take.
+    call_limit: Duration,
+}
+
+/// The longest a lease call may take: a third of the TTL (the renewal period), at least 100 ms.
+fn call_limit(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(100))
 }
 
 fn key(partition: u32) -> String {
@@ -108,7 +119,25 @@ impl Leases {
             nodes: bucket(js, url, NODE_BUCKET, ttl).await?,
             node_id: node_id.to_string(),
             url: url.to_string(),
+            call_limit: call_limit(ttl),
         })
+    }
+
+    /// Runs one NATS call, failing it when it takes longer than the call limit.
+    async fn bounded<T, E: std::fmt::Display>(
+        &self,
+        what: impl Fn() -> String,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, BusError> {
+        match tokio::time::timeout(self.call_limit, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(BusError::nats(&self.url, what(), e)),
+            Err(_) => Err(BusError::nats(
+                &self.url,
+                what(),
+                format!("no answer within {} ms", self.call_limit.as_millis()),
+            )),
+        }
     }
 
     /// Connects to `url` and opens both buckets (see [`Leases::open`]).
@@ -119,40 +148,59 @@ impl Leases {
 
     /// Says this node is alive (for balancing: nodes hold ⌈partitions / live nodes⌉ each).
     pub async fn announce(&self) -> Result<(), BusError> {
-        self.nodes
-            .put(self.node_id.as_str(), self.node_id.clone().into())
-            .await
-            .map_err(|e| BusError::nats(&self.url, "announcing the node", e))?;
+        let put = self.nodes.put(self.node_id.as_str(), self.node_id.clone().into());
+        self.bounded(|| "announcing the node".into(), put).await?;
         Ok(())
     }
 
-    /// Nodes that announced themselves within the TTL.
+    /// Nodes that announced themselves within the TTL (and did not leave).
+    ///
+    /// Read as the subjects present in the node bucket's stream, then each key's last entry.
+    /// Not with the bucket's key listing: that is a consumer which ends once it has delivered
+    /// as many entries as it counted at its start, and node entries expiring meanwhile leave
+    /// it waiting for ever.
     pub async fn live_nodes(&self) -> Result<BTreeSet<String>, BusError> {
-        let mut keys = self
-            .nodes
-            .keys()
-            .await
-            .map_err(|e| BusError::nats(&self.url, "listing live nodes", e))?;
+        let prefix = format!("$KV.{NODE_BUCKET}.");
+        let subjects = async {
+            let mut info = self.nodes.stream.info_with_subjects(format!("{prefix}>")).await?;
+            let mut subjects = Vec::new();
+            while let Some((subject, _count)) = info.try_next().await? {
+                subjects.push(subject);
+            }
+            Ok::<_, jetstream::stream::InfoError>(subjects)
+        };
+        let subjects = self.bounded(|| "listing live nodes".into(), subjects).await?;
         let mut live = BTreeSet::new();
-        while let Some(k) = keys.next().await {
-            live.insert(k.map_err(|e| BusError::nats(&self.url, "listing live nodes", e))?);
+        for subject in subjects {
+            let Some(node) = subject.strip_prefix(&prefix) else {
+                continue;
+            };
+            let entry = self
+                .bounded(|| format!("reading node {node}"), self.nodes.entry(node))
+                .await?;
+            // A node that left is a delete marker until it ages out.
+            if entry.is_some_and(|e| e.operation == kv::Operation::Put) {
+                live.insert(node.to_string());
+            }
         }
         Ok(live)
     }
 
     /// Takes the partition's lease if nobody holds it; `None` when someone does.
     pub async fn try_acquire(&self, partition: u32) -> Result<Option<Held>, BusError> {
-        let entry = self
-            .leases
-            .entry(key(partition))
-            .await
-            .map_err(|e| BusError::nats(&self.url, format!("reading lease {}", key(partition)), e))?;
+        let what = || format!("reading lease {}", key(partition));
+        let entry = self.bounded(what, self.leases.entry(key(partition))).await?;
         let value = bytes::Bytes::from(self.node_id.clone());
+        let what = || format!("taking lease {}", key(partition));
+        // A refused write means another node took it first.
         let written = match entry {
             Some(e) if e.operation == kv::Operation::Put && e.value.as_ref() != RELEASED => return Ok(None),
             // Released (or deleted): take it at the revision seen, so only one taker wins.
-            Some(e) => self.leases.update(key(partition), value, e.revision).await.ok(),
-            None => self.leases.create(key(partition), value).await.ok(),
+            Some(e) => {
+                let update = self.leases.update(key(partition), value, e.revision);
+                self.bounded(what, update).await.ok()
+            }
+            None => self.bounded(what, self.leases.create(key(partition), value)).await.ok(),
         };
         Ok(written.map(|revision| Held { partition, revision }))
     }
@@ -160,40 +208,40 @@ impl Leases {
     /// Renews a held lease; `Ok(None)` when it was lost (expired and taken, or released).
     pub async fn renew(&self, held: Held) -> Result<Option<Held>, BusError> {
         let value = bytes::Bytes::from(self.node_id.clone());
-        match self.leases.update(key(held.partition), value, held.revision).await {
-            Ok(revision) => Ok(Some(Held { revision, ..held })),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-            Err(e) => Err(BusError::nats(
+        let what = || format!("renewing lease {}", key(held.partition));
+        let update = self.leases.update(key(held.partition), value, held.revision);
+        match tokio::time::timeout(self.call_limit, update).await {
+            Ok(Ok(revision)) => Ok(Some(Held { revision, ..held })),
+            Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Ok(Err(e)) => Err(BusError::nats(&self.url, what(), e)),
+            Err(_) => Err(BusError::nats(
                 &self.url,
-                format!("renewing lease {}", key(held.partition)),
-                e,
+                what(),
+                format!("no answer within {} ms", self.call_limit.as_millis()),
             )),
         }
     }
 
     /// Gives a lease up (after its consumer stopped), so another node takes it at once.
     pub async fn release(&self, held: Held) -> Result<(), BusError> {
-        self.leases
-            .update(key(held.partition), RELEASED.into(), held.revision)
-            .await
-            .map_err(|e| BusError::nats(&self.url, format!("releasing lease {}", key(held.partition)), e))?;
+        let what = || format!("releasing lease {}", key(held.partition));
+        let update = self.leases.update(key(held.partition), RELEASED.into(), held.revision);
+        self.bounded(what, update).await?;
         Ok(())
     }
 
     /// Says this node is leaving (graceful shutdown).
     pub async fn leave(&self) {
-        let _ = self.nodes.delete(self.node_id.as_str()).await;
+        let delete = self.nodes.delete(self.node_id.as_str());
+        let _ = self.bounded(|| "leaving".into(), delete).await;
     }
 
     /// The owner of each held partition (for status and tests).
     pub async fn owners(&self, partitions: u32) -> Result<Vec<Option<String>>, BusError> {
         let mut owners = Vec::new();
         for p in 0..partitions {
-            let entry = self
-                .leases
-                .entry(key(p))
-                .await
-                .map_err(|e| BusError::nats(&self.url, format!("reading lease {}", key(p)), e))?;
+            let what = || format!("reading lease {}", key(p));
+            let entry = self.bounded(what, self.leases.entry(key(p))).await?;
             owners.push(
                 entry
                     .filter(|e| e.operation == kv::Operation::Put && e.value.as_ref() != RELEASED)
@@ -220,6 +268,7 @@ pub async fn owners_at(url: &str, partitions: u32) -> Result<Vec<Option<String>>
         nodes,
         node_id: String::new(),
         url: url.to_string(),
+        call_limit: Duration::from_secs(5),
     };
     view.owners(partitions).await
 }

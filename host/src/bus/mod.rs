@@ -18,7 +18,9 @@
 //!   (its NATS connection is cut) stops consuming once TTL − TTL/3 has passed since its last
 //!   renewal, before the lease can expire on the server. Nodes announce themselves in
 //!   `plaza_nodes` (same TTL) and hold at most ⌈partitions / live nodes⌉ leases, releasing
-//!   extras when a node joins. A dead node's leases expire at most one TTL after its last
+//!   extras when a node joins (a node that left on shutdown is not counted). Every call the
+//!   lease loop makes to NATS gives up after TTL/3, so a server that stops answering cannot
+//!   hold up the other renewals. A dead node's leases expire at most one TTL after its last
 //!   renewal, and the others pick them up at their next round: **takeover within
 //!   TTL + TTL/3 + ack wait** (the message the dead node held is redelivered after the
 //!   consumer's ack wait, 10 s by default; 18 s in all with the defaults).

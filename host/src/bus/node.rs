@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::consume::Partition;
 use super::lease::{Held, Leases};
@@ -60,6 +61,17 @@ pub async fn run_node(
 /// [`run_node`], relaying the outbox to `sink` (the platform's API) while this node holds
 /// partition 0.
 pub async fn run_node_with_sink(
+    plaza: Arc<Plaza>,
+    settings: BusSettings,
+    sink: Arc<dyn OutboxSink>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<NodeSummary, BusError> {
+    // Every line a node logs, its consumers' included, names the node.
+    let span = tracing::info_span!("bus_node", node = %settings.node_id);
+    run(plaza, settings, sink, shutdown).instrument(span).await
+}
+
+async fn run(
     plaza: Arc<Plaza>,
     settings: BusSettings,
     sink: Arc<dyn OutboxSink>,
@@ -136,7 +148,7 @@ pub async fn run_node_with_sink(
                         partition: p,
                         handled: handled.clone(),
                     };
-                    let task = tokio::spawn(worker.run(stopped));
+                    let task = tokio::spawn(worker.run(stopped).in_current_span());
                     owned.insert(
                         p,
                         Owned {
