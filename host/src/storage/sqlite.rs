@@ -49,12 +49,16 @@ pub struct Options {
     /// How long a statement waits for a lock another connection holds before failing with
     /// [`StoreError::Locked`].
     pub busy_timeout: Duration,
+    /// How long a group of delivery commits stays open at most (see `group`): what a crash may
+    /// lose, and how long other writers may wait for the write lock.
+    pub group_max_age: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             busy_timeout: Duration::from_secs(5),
+            group_max_age: group::MAX_AGE,
         }
     }
 }
@@ -195,7 +199,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(at("enabling foreign keys"))?;
         schema::migrate(&mut conn, &location)?;
-        let conn = Arc::new(Mutex::new(group::Db::new(conn)));
+        let conn = Arc::new(Mutex::new(group::Db::new(conn, options.group_max_age)));
         if let Some(path) = &path {
             shared::register(path, &conn);
         }

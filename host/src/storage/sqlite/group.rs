@@ -6,8 +6,9 @@
 //!   within the group (a failed one is rolled back alone), and the group is all there or all
 //!   gone on disk. A crash loses the whole open group: its cursors never moved, so its events
 //!   are delivered again and re-commit the same outbox keys; nothing is half committed.
-//! - The group commits when it holds [`MAX_COMMITS`] commits or is [`MAX_AGE`] old at a
-//!   commit, before any other write (so an `append`'s sync covers it and writes keep their
+//! - The group commits when it holds [`MAX_COMMITS`] commits, when it is its maximum age (at
+//!   the next commit, or on the flusher thread of `shared` if its pump is still awaiting an
+//!   invocation), before any other write (so an `append`'s sync covers it and writes keep their
 //!   order), before the outbox is read for relaying (the platform is only told committed
 //!   effects), when the pump that filled it stops ([`DeliveryLog::flush_commits`]) and when
 //!   the store is dropped.
@@ -26,8 +27,9 @@ use super::Fail;
 /// Most delivery commits in one transaction.
 pub const MAX_COMMITS: usize = 256;
 
-/// Oldest a group gets before the next commit closes it: bounds what a crash loses and how long
-/// the write lock is held against other processes sharing the database.
+/// Oldest a group gets by default ([`Options::group_max_age`](super::Options)): the next
+/// commit or the flusher thread (`shared`) closes it. Bounds what a crash loses and how long
+/// the write lock is held against other writers.
 pub const MAX_AGE: Duration = Duration::from_millis(20);
 
 /// After a group closes, commits run alone (each its own transaction, the write lock free
@@ -41,6 +43,8 @@ pub struct Db {
     group: Option<Group>,
     /// When the last group closed.
     closed: Option<Instant>,
+    /// Oldest the group gets.
+    max_age: Duration,
 }
 
 struct Group {
@@ -49,17 +53,24 @@ struct Group {
 }
 
 impl Db {
-    pub fn new(conn: Connection) -> Db {
+    pub fn new(conn: Connection, max_age: Duration) -> Db {
         Db {
             conn,
             group: None,
             closed: None,
+            max_age,
         }
     }
 
     /// Whether a group transaction is open.
     pub fn in_group(&self) -> bool {
         self.group.is_some()
+    }
+
+    /// How long until the open group is due to commit (zero: overdue); `None` without one.
+    pub fn group_due_in(&self) -> Option<Duration> {
+        let group = self.group.as_ref()?;
+        Some(self.max_age.saturating_sub(group.opened.elapsed()))
     }
 
     /// Runs `f` as one delivery commit inside the open group (opening one if needed, or alone
@@ -73,6 +84,9 @@ impl Db {
                 commits: 0,
                 opened: Instant::now(),
             });
+            if !alone {
+                super::shared::group_opened();
+            }
         }
         // Cached statements: these run for every event.
         self.conn.prepare_cached("SAVEPOINT delivery")?.execute([])?;
@@ -96,7 +110,7 @@ impl Db {
             self.conn.execute_batch("COMMIT").inspect_err(|_| {
                 let _ = self.conn.execute_batch("ROLLBACK");
             })?;
-        } else if group.commits >= MAX_COMMITS || group.opened.elapsed() >= MAX_AGE {
+        } else if group.commits >= MAX_COMMITS || group.opened.elapsed() >= self.max_age {
             self.flush()?;
         }
         Ok(value)

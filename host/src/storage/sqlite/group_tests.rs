@@ -1,8 +1,10 @@
 //! Group commit: a crash loses a whole group of delivery commits (nothing half committed, and
 //! re-committing after it duplicates nothing), reads see the open group, and another store on
-//! the same file commits the open group before it writes.
+//! the same file commits the open group before it writes; a group left open is committed when
+//! it is due.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 use crate::storage::conformance::{at, delivery, ingested, kv_set, send};
@@ -11,9 +13,18 @@ use crate::storage::log::DeliveryLog;
 const C: &str = "hot";
 const P: &str = "echo";
 
+/// Groups that stay open until something else commits them (the flusher thread would commit
+/// them at any moment otherwise).
+fn long_groups() -> Options {
+    Options {
+        group_max_age: Duration::from_secs(3600),
+        ..Options::default()
+    }
+}
+
 /// A store with three logged events and the install's cursor at 0.
 fn store_with_log(dir: &Path) -> SqliteStore {
-    let s = SqliteStore::open(dir).unwrap();
+    let s = SqliteStore::open_with(dir, long_groups()).unwrap();
     s.init_cursor(C, P).unwrap();
     s.append(&[ingested(C, "m1"), ingested(C, "m2"), ingested(C, "m3")], 10)
         .unwrap();
@@ -120,7 +131,8 @@ fn another_store_on_the_file_commits_the_open_group_before_it_writes() {
     let a = store_with_log(dir.path());
     // A short busy timeout: waiting for `a`'s lock would fail rather than pass slowly.
     let quick = Options {
-        busy_timeout: std::time::Duration::from_millis(50),
+        busy_timeout: Duration::from_millis(50),
+        ..long_groups()
     };
     let b = SqliteStore::open_with(dir.path(), quick).unwrap();
     let (one, two) = (reply(1), reply(2));
@@ -137,4 +149,33 @@ fn another_store_on_the_file_commits_the_open_group_before_it_writes() {
     let s = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(s.cursor(C, P).unwrap(), Some(at(2)));
     assert_eq!(outbox_keys(&s), [format!("m1/{P}/0"), format!("m2/{P}/0")]);
+}
+
+#[test]
+fn a_group_left_open_is_committed_when_due_for_other_processes_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_with(
+        dir.path(),
+        Options {
+            group_max_age: Duration::from_millis(50),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    s.init_cursor(C, P).unwrap();
+    s.append(&[ingested(C, "m1")], 10).unwrap();
+    // The pump would now await its next invocation, for seconds perhaps, holding the group.
+    assert!(s.commit(&delivery(C, P, 0, 1, "m1", &reply(1))).unwrap());
+    // Another process (a connection this one does not know of) waits for the write lock: it
+    // gets it once the flusher thread commits the group, long before its busy timeout.
+    let other = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    other.busy_timeout(Duration::from_secs(20)).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; COMMIT")
+        .expect("the open group was never committed");
+    let committed: i64 = other
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(committed, 1);
+    assert_eq!(s.cursor(C, P).unwrap(), Some(at(1)));
 }

@@ -1,14 +1,21 @@
-//! The open delivery groups of this process, by database file: a connection about to write
-//! commits the other connections' open groups first. A group holds SQLite's write lock while
-//! its pump awaits the next invocation; another connection of this process (a second host on
-//! the same file, the API token store) waiting for that lock would otherwise block its thread
-//! in SQLite's busy handler, and on a single-threaded runtime the pump could never run to
-//! release it. Other processes wait on their own threads; groups close within `MAX_AGE` and
-//! leave `GAP`s for them.
+//! The open delivery groups of this process, by database file.
+//!
+//! A group holds SQLite's write lock while its pump awaits the next invocation. Anyone else
+//! wanting to write (another connection of this process: a second host on the same file, the
+//! API token store; or another process) waits in SQLite's busy handler, blocking its thread.
+//! Two things bound that wait:
+//! - a connection about to write commits the other connections' open groups first
+//!   ([`flush_others`]);
+//! - a flusher thread commits every group once it is `group_max_age` old (20 ms by default), whatever its pump is
+//!   doing: an invocation may await for seconds (an outbound HTTP call), and the pump that
+//!   would close the group cannot run while the runtime's workers are blocked waiting for the
+//!   lock it holds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, TryLockError, Weak};
+use std::thread::Thread;
+use std::time::Duration;
 
 use super::group::Db;
 
@@ -16,7 +23,10 @@ type Groups = HashMap<PathBuf, Vec<Weak<Mutex<Db>>>>;
 
 static OPEN: LazyLock<Mutex<Groups>> = LazyLock::new(Mutex::default);
 
-fn open() -> std::sync::MutexGuard<'static, Groups> {
+/// How soon the flusher looks again at a connection that was busy.
+const BUSY_RETRY: Duration = Duration::from_millis(2);
+
+fn open() -> MutexGuard<'static, Groups> {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -41,9 +51,62 @@ pub fn flush_others(path: &Path, mine: Option<&Arc<Mutex<Db>>>) {
     };
     for other in others {
         let mut db = other.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(super::Fail::Sql(e)) = db.flush() {
-            // Rolled back: its events are delivered again.
-            tracing::error!(database = %path.display(), "committing another connection's delivery group: {e}");
+        flush_logged(path, &mut db);
+    }
+}
+
+/// Tells the flusher a group was opened: it commits it when it is due.
+pub fn group_opened() {
+    FLUSHER.unpark();
+}
+
+static FLUSHER: LazyLock<Thread> = LazyLock::new(|| {
+    std::thread::Builder::new()
+        .name("plaza-sqlite-group-flusher".into())
+        .spawn(flush_old_groups)
+        .expect("spawning the SQLite group flusher thread")
+        .thread()
+        .clone()
+});
+
+/// The flusher thread: commits the groups that are due, sleeps until the next one is, or until
+/// a group opens.
+fn flush_old_groups() {
+    loop {
+        let dbs: Vec<(PathBuf, Arc<Mutex<Db>>)> = open()
+            .iter()
+            .flat_map(|(path, dbs)| dbs.iter().filter_map(|d| Some((path.clone(), d.upgrade()?))))
+            .collect();
+        let mut next: Option<Duration> = None;
+        let mut soonest = |wait: Duration| next = Some(next.map_or(wait, |n| n.min(wait)));
+        for (path, db) in &dbs {
+            // A connection in use is running a statement, not awaiting: look again shortly.
+            let mut db = match db.try_lock() {
+                Ok(db) => db,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    soonest(BUSY_RETRY);
+                    continue;
+                }
+            };
+            match db.group_due_in() {
+                Some(Duration::ZERO) => flush_logged(path, &mut db),
+                Some(due_in) => soonest(due_in),
+                None => {}
+            }
         }
+        // Not holding a connection while asleep.
+        drop(dbs);
+        match next {
+            Some(wait) => std::thread::park_timeout(wait),
+            None => std::thread::park(),
+        }
+    }
+}
+
+fn flush_logged(path: &Path, db: &mut Db) {
+    if let Err(super::Fail::Sql(e)) = db.flush() {
+        // Rolled back: its events are delivered again.
+        tracing::error!(database = %path.display(), "committing a delivery group: {e}");
     }
 }

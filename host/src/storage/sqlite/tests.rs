@@ -12,6 +12,7 @@ use crate::storage::log::{DeliveryLog, NewEntry};
 fn quick() -> Options {
     Options {
         busy_timeout: Duration::from_millis(100),
+        ..Options::default()
     }
 }
 
