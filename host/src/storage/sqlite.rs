@@ -14,6 +14,7 @@
 //! - KV keys are stored as BLOBs (their UTF-8 bytes), so prefix ranges and order are by bytes and
 //!   `kv_bytes` counts bytes, as in memory.
 
+mod checkpoint;
 mod group;
 mod log;
 mod schema;
@@ -66,6 +67,8 @@ impl Default for Options {
 /// Community state and the admin model in a SQLite database.
 pub struct SqliteStore {
     conn: Arc<Mutex<group::Db>>,
+    /// Checkpoints the write-ahead log off the writers' path (file databases).
+    checkpointer: Option<checkpoint::Checkpointer>,
     path: Option<PathBuf>,
     /// The path for messages, or `:memory:`.
     location: String,
@@ -199,11 +202,29 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(at("enabling foreign keys"))?;
         schema::migrate(&mut conn, &location)?;
+        let checkpointer = match &path {
+            Some(path) => {
+                conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
+                    .map_err(at("setting the checkpoint fallback"))?;
+                Some(
+                    checkpoint::Checkpointer::start(path, options.busy_timeout).map_err(|e| StoreError::Open {
+                        path: location.clone(),
+                        reason: format!("cannot start the checkpoint thread: {e}"),
+                    })?,
+                )
+            }
+            None => None,
+        };
         let conn = Arc::new(Mutex::new(group::Db::new(conn, options.group_max_age)));
         if let Some(path) = &path {
             shared::register(path, &conn);
         }
-        Ok(SqliteStore { conn, path, location })
+        Ok(SqliteStore {
+            conn,
+            checkpointer,
+            path,
+            location,
+        })
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -279,13 +300,16 @@ impl SqliteStore {
             tx.commit()?;
             Ok(value)
         })();
+        self.wrote();
         result.map_err(|e| self.describe(doing, e))
     }
 
     /// Runs `f` as one delivery commit of the open group (see `group`).
     fn write_grouped<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
         self.flush_others();
-        self.lock().grouped(f).map_err(|e| self.describe(doing, e))
+        let result = self.lock().grouped(f);
+        self.wrote();
+        result.map_err(|e| self.describe(doing, e))
     }
 
     /// Commits the open delivery group, if any.
@@ -312,7 +336,15 @@ impl SqliteStore {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             outcome
         })();
+        self.wrote();
         result.map_err(|e| self.describe(doing, e))
+    }
+
+    /// Tells the checkpoint thread the log may have grown.
+    fn wrote(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.wrote();
+        }
     }
 
     #[cfg(test)]

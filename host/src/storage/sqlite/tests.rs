@@ -666,3 +666,26 @@ fn the_log_is_read_through_its_primary_key() {
         "no sort: {plan:?}"
     );
 }
+
+#[test]
+fn a_background_thread_checkpoints_the_write_ahead_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    s.create_community("c", 1).unwrap();
+    let value = vec![7u8; 64 * 1024];
+    for k in 0..40 {
+        s.apply("c", "p", 0, &[kv_set(&format!("k{k}"), &value)]).unwrap();
+    }
+    // 2.5 MB sit in the log, below any size at which a writer checkpoints by itself: only
+    // the checkpoint thread copies them into the database file.
+    let db_file = dir.path().join(DB_FILE_NAME);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&db_file).unwrap().len() < 40 * 64 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was not checkpointed into the database file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.kv_get("c", "p", "k39"), Some(value));
+}
