@@ -506,7 +506,7 @@ async fn install_many_installs_all_or_none_and_routes_predicts_dispatch() {
         .installs("c")
         .unwrap()
         .into_iter()
-        .map(|i| i.plugin.name)
+        .map(|i| i.plugin.name.clone())
         .collect();
     assert_eq!(names, ["probe", "poll"]);
     let audit = kinds(&plaza, "c");
