@@ -461,3 +461,90 @@ async fn reopening_loads_each_package_once_for_all_its_installs() {
         );
     }
 }
+
+#[tokio::test]
+async fn install_many_installs_all_or_none_and_routes_predicts_dispatch() {
+    use plaza_host::admin::InstallRequest;
+    let plaza = plaza();
+    let probe = probe_with_manifest(&plaza, &["messages:send"], &["command-invoked"]).await;
+    let poll = load_sample(&plaza, plaza_tests::POLL, "poll").await;
+    plaza.create_community("c").unwrap();
+    let request = |plugin: &std::sync::Arc<plaza_host::runtime::Plugin>, grants: GrantSet| InstallRequest {
+        plugin: plugin.clone(),
+        grants,
+        config: Vec::new(),
+    };
+
+    // One refused request refuses the whole batch: nothing is installed or audited.
+    let http: GrantSet = [Capability::HttpFetch].into_iter().collect();
+    let err = plaza
+        .install_many("c", vec![request(&probe, probe.requested()), request(&poll, http)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PlazaError::NotRequested { .. }), "{err}");
+    let twice = vec![request(&probe, GrantSet::none()), request(&probe, GrantSet::none())];
+    let err = plaza.install_many("c", twice).await.unwrap_err();
+    assert!(matches!(err, PlazaError::AlreadyInstalled { .. }), "{err}");
+    let err = plaza
+        .install_many("nowhere", vec![request(&probe, GrantSet::none())])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PlazaError::NoSuchCommunity(_)), "{err}");
+    assert!(plaza.installs("c").unwrap().is_empty());
+    assert!(kinds(&plaza, "c").is_empty(), "{:?}", kinds(&plaza, "c"));
+
+    let reports = plaza
+        .install_many(
+            "c",
+            vec![request(&probe, probe.requested()), request(&poll, poll.requested())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r.outcome.is_ok()), "{reports:?}");
+    let names: Vec<String> = plaza
+        .installs("c")
+        .unwrap()
+        .into_iter()
+        .map(|i| i.plugin.name.clone())
+        .collect();
+    assert_eq!(names, ["probe", "poll"]);
+    let audit = kinds(&plaza, "c");
+    assert_eq!(
+        audit.iter().filter(|(kind, _)| kind == "install").count(),
+        2,
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&("grant".into(), Some("messages:send".into()))),
+        "{audit:?}"
+    );
+    // Installing again, alone or in a batch, is refused.
+    let err = plaza
+        .install("c", probe.clone(), GrantSet::none(), Vec::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PlazaError::AlreadyInstalled { .. }), "{err}");
+
+    // `routes` names the installs `dispatch` then delivers to, without delivering.
+    let mut ev = Events::new("c");
+    let event = ev.message("m1", "alice", "/send one");
+    let routed = plaza.routes(&event).unwrap();
+    assert!(routed.contains(&"probe".to_string()), "{routed:?}");
+    let report = plaza.dispatch(event).await.unwrap();
+    let delivered: Vec<String> = report.invocations.iter().map(|r| r.plugin.clone()).collect();
+    assert_eq!(routed, delivered);
+    plaza.revoke("c", "probe", &[Capability::Commands]).unwrap();
+    let event = ev.message("m2", "alice", "/send two");
+    assert!(!plaza.routes(&event).unwrap().contains(&"probe".to_string()));
+    assert!(matches!(
+        plaza.routes(&Events::new("nowhere").message("m1", "alice", "hi")),
+        Err(PlazaError::NoSuchCommunity(_))
+    ));
+
+    assert_eq!(plaza.community("c").unwrap().id, "c");
+    assert!(matches!(
+        plaza.community("nowhere"),
+        Err(PlazaError::NoSuchCommunity(_))
+    ));
+}

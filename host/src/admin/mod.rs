@@ -25,6 +25,18 @@ use crate::storage::admin::{
     AuditEntry, AuditQuery, CommunityRecord, InstallRecord, LimitOverrides, PendingUpgrade, PluginPackage,
 };
 
+/// One plugin to install with [`Plaza::install_many`]: the grants (each must be requested by
+/// its manifest) and configuration it is installed with.
+#[derive(Debug, Clone)]
+pub struct InstallRequest {
+    /// The loaded plugin.
+    pub plugin: Arc<Plugin>,
+    /// What the admin grants it.
+    pub grants: GrantSet,
+    /// Its configuration (checked against the manifest's schema; defaults fill the rest).
+    pub config: Vec<ConfigEntry>,
+}
+
 /// What an upgrade did.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "upgrade", rename_all = "kebab-case")]
@@ -230,7 +242,14 @@ impl Plaza {
         Ok(())
     }
 
+    /// Writes the plugin's package to the store unless this host already did (packages are
+    /// kept by digest and never deleted, so installing one package in many communities writes
+    /// it, and copies its bytes, once).
     fn store_package(&self, plugin: &Plugin) -> Result<()> {
+        let known = || self.stored_packages.lock().unwrap_or_else(|e| e.into_inner());
+        if known().contains(&plugin.digest) {
+            return Ok(());
+        }
         self.store.put_package(&PluginPackage {
             digest: plugin.digest.clone(),
             plugin_id: plugin.name.clone(),
@@ -238,6 +257,7 @@ impl Plaza {
             manifest_toml: plugin.manifest.to_toml(),
             component: plugin.bytes.to_vec(),
         })?;
+        known().insert(plugin.digest.clone());
         Ok(())
     }
 
@@ -280,6 +300,14 @@ impl Plaza {
     /// Every community.
     pub fn communities(&self) -> Result<Vec<CommunityRecord>> {
         Ok(self.store.communities()?)
+    }
+
+    /// One community (`NoSuchCommunity` if it does not exist), looked up by id rather than
+    /// found in the listing: its cost does not grow with the number of communities.
+    pub fn community(&self, id: &str) -> Result<CommunityRecord> {
+        self.store
+            .community(id)?
+            .ok_or_else(|| PlazaError::NoSuchCommunity(id.to_string()))
     }
 
     fn check_requested(&self, community: &str, plugin: &Plugin, grants: &GrantSet) -> Result<()> {
@@ -328,48 +356,84 @@ impl Plaza {
         grants: GrantSet,
         config: Vec<ConfigEntry>,
     ) -> Result<InvocationReport> {
+        let request = InstallRequest { plugin, grants, config };
+        let mut reports = self.install_many(community, vec![request]).await?;
+        Ok(reports.remove(0))
+    }
+
+    /// Installs several plugins in `community` at once, each checked as [`Plaza::install`]
+    /// checks it; if any is refused, none is installed. The installs and their audit entries
+    /// are written in one transaction (one commit, with the store's ordinary durability: on the
+    /// embedded database `synchronous = NORMAL`, so no fsync of its own), then each receives
+    /// `plugin-installed`, in the order given. Answers one report per request, in that order.
+    pub async fn install_many(&self, community: &str, requests: Vec<InstallRequest>) -> Result<Vec<InvocationReport>> {
         if !self.store.community_exists(community)? {
             return Err(PlazaError::NoSuchCommunity(community.to_string()));
         }
-        if self.store.install(community, &plugin.name)?.is_some() {
-            return Err(PlazaError::AlreadyInstalled {
-                plugin: plugin.name.clone(),
-                community: community.to_string(),
-            });
+        let mut checked = Vec::with_capacity(requests.len());
+        for InstallRequest { plugin, grants, config } in requests {
+            let twice = checked
+                .iter()
+                .any(|(p, _, _): &(Arc<Plugin>, _, _)| p.name == plugin.name);
+            if twice || self.store.install(community, &plugin.name)?.is_some() {
+                return Err(PlazaError::AlreadyInstalled {
+                    plugin: plugin.name.clone(),
+                    community: community.to_string(),
+                });
+            }
+            self.check_requested(community, &plugin, &grants)?;
+            let config = self.checked_config(community, &plugin, config)?;
+            self.check_install_signature(community, &plugin)?;
+            checked.push((plugin, grants, config));
         }
-        self.check_requested(community, &plugin, &grants)?;
-        let config = self.checked_config(community, &plugin, config)?;
-        self.check_install_signature(community, &plugin)?;
-        self.store_package(&plugin)?;
-        let install = Install {
-            community: community.to_string(),
-            limits: self.limits_for(&plugin, &LimitOverrides::default()),
-            overrides: LimitOverrides::default(),
-            plugin: plugin.clone(),
-            grants: LiveGrants::new(grants.clone()),
-            enabled: true,
-            config: config.clone(),
-            pending: None,
-        };
-        self.save_install(install.clone())?;
-        // It receives events from now on, not the community's history.
-        self.store.init_cursor(community, &plugin.name)?;
-        self.audit(
-            &install,
-            "install",
-            None,
-            "ok",
-            format!(
+        let mut installs = Vec::with_capacity(checked.len());
+        let mut records = Vec::with_capacity(checked.len());
+        let mut entries = Vec::new();
+        let installed_ms = now_ms();
+        for (plugin, grants, config) in &checked {
+            self.store_package(plugin)?;
+            let install = Install {
+                community: community.to_string(),
+                limits: self.limits_for(plugin, &LimitOverrides::default()),
+                overrides: LimitOverrides::default(),
+                plugin: plugin.clone(),
+                grants: LiveGrants::new(grants.clone()),
+                enabled: true,
+                config: config.clone(),
+                pending: None,
+            };
+            records.push(self.record_of(&install, installed_ms));
+            let detail = format!(
                 "requested: {}; granted: {}",
                 names(plugin.requested().iter()),
                 names(grants.iter())
-            ),
-        )?;
-        for cap in grants.iter() {
-            self.audit(&install, "grant", Some(cap), "ok", "granted at install".into())?;
+            );
+            entries.push(Plaza::audit_entry(&install, "install", None, "ok", detail));
+            for cap in grants.iter() {
+                let capability = Some(cap.name());
+                entries.push(Plaza::audit_entry(
+                    &install,
+                    "grant",
+                    capability,
+                    "ok",
+                    "granted at install".into(),
+                ));
+            }
+            installs.push(install);
         }
-        let event = self.host_event(community, EventKind::PluginInstalled { config }, None);
-        self.deliver_to(community, &plugin.name, &event).await
+        // Written to the store first (with their audit entries), then to the live view.
+        self.store.put_installs(&records, &entries)?;
+        for install in installs {
+            // It receives events from now on, not the community's history.
+            self.store.init_cursor(community, &install.plugin.name)?;
+            self.cache_install(install);
+        }
+        let mut reports = Vec::with_capacity(checked.len());
+        for (plugin, _, config) in checked {
+            let event = self.host_event(community, EventKind::PluginInstalled { config }, None);
+            reports.push(self.deliver_to(community, &plugin.name, &event).await?);
+        }
+        Ok(reports)
     }
 
     /// Grants capabilities (each must be requested by the manifest); returns the grants now held.

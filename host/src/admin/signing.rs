@@ -20,9 +20,7 @@ impl Plaza {
     /// The signing policy in force in `community`: the operator's, or the community's stricter
     /// one.
     pub fn signing_policy(&self, community: &str) -> Result<SigningPolicy> {
-        let record = self.store.communities()?.into_iter().find(|c| c.id == community);
-        let record = record.ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?;
-        Ok(self.signing.effective(record.signing_policy))
+        Ok(self.signing.effective(self.community(community)?.signing_policy))
     }
 
     /// Sets `community`'s own policy (`None`: the operator's). It may only be stricter than the
@@ -80,14 +78,14 @@ impl Plaza {
         let outcome = self.signature_verdict(new, policy).and_then(|()| {
             // The installed package passed at its install, so this fails only for a damaged
             // store; refusing then is safer than letting any key take over.
-            let installed = signing::verify(&install.plugin.bytes).map_err(|e| {
+            let installed = install.plugin.signatures().map_err(|e| {
                 (
                     "key-continuity",
                     format!("the installed version's signatures do not verify ({e}), so its developer is unknown"),
                 )
             })?;
-            let upgrade = signing::verify(&new.bytes).map_err(|e| (e.rule(), e.to_string()))?;
-            signing::check_continuity(&installed, &upgrade).map_err(|e| (e.rule(), e.to_string()))
+            let upgrade = new.signatures().map_err(|e| (e.rule(), e.to_string()))?;
+            signing::check_continuity(installed, upgrade).map_err(|e| (e.rule(), e.to_string()))
         });
         match outcome {
             Ok(Continuity::Rotated { from, to }) => {
@@ -112,9 +110,9 @@ impl Plaza {
 
     /// Whether `plugin` passes `policy`: the failed rule and why, if not.
     fn signature_verdict(&self, plugin: &Plugin, policy: SigningPolicy) -> Result<(), (&'static str, String)> {
-        let verified = signing::verify(&plugin.bytes).map_err(|e| (e.rule(), e.to_string()))?;
+        let verified = plugin.signatures().map_err(|e| (e.rule(), e.to_string()))?;
         self.signing
-            .check(&verified, policy)
+            .check(verified, policy)
             .map_err(|e: SigningError| (e.rule(), e.to_string()))?;
         // A manifest read from a file beside the component is not covered by the signature.
         if (policy > SigningPolicy::UnsignedAllowed || verified.developer.is_some())

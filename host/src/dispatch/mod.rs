@@ -178,6 +178,9 @@ pub struct Plaza {
     pub(crate) vault: Arc<crate::admin::secrets::Vault>,
     /// The operator's signing policy and trusted platform keys.
     pub(crate) signing: crate::signing::SigningSettings,
+    /// Digests of the packages this host has written to the store (packages are never deleted,
+    /// so one stored once need not be written, nor its bytes copied, again).
+    pub(crate) stored_packages: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Plaza {
@@ -252,6 +255,7 @@ impl Plaza {
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
             metrics: crate::metrics::Metrics::new(),
             signing: config.signing.0,
+            stored_packages: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -301,6 +305,22 @@ impl Plaza {
         } else {
             Err(PlazaError::NoSuchCommunity(community.to_string()))
         }
+    }
+
+    /// The installs `event` would be delivered to, by name in install order: the enabled
+    /// installs of its community that subscribe to its kind and hold the grants it needs. The
+    /// routing decision [`Plaza::dispatch`] makes, without appending or running anything.
+    pub fn routes(&self, event: &Event) -> Result<Vec<String>> {
+        let all = self.installs.read().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = all.get(&event.meta.community) else {
+            drop(all);
+            return self.installs(&event.meta.community).map(|_| Vec::new());
+        };
+        Ok(list
+            .iter()
+            .filter(|i| i.enabled && routing::route(event, i).is_some())
+            .map(|i| i.plugin.name.clone())
+            .collect())
     }
 
     pub(crate) fn install_of(&self, community: &str, plugin: &str) -> Result<Install> {
@@ -622,10 +642,7 @@ impl Plaza {
         {
             return Ok(*p);
         }
-        let record = self.store.communities()?.into_iter().find(|c| c.id == community);
-        let policy = record
-            .ok_or_else(|| PlazaError::NoSuchCommunity(community.to_string()))?
-            .review_fail_policy;
+        let policy = self.community(community)?.review_fail_policy;
         self.review_policies
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -69,6 +69,8 @@ pub struct Plugin {
     pub(crate) pre: PluginPre,
     /// The manifest's `http:fetch` hosts, parsed once (every invocation's call context holds them).
     allowlist: std::sync::OnceLock<Arc<crate::host_api::http::policy::Allowlist>>,
+    /// Its signatures, verified on first use (hashing the component is the costly part).
+    signatures: std::sync::OnceLock<std::result::Result<crate::signing::Verified, crate::signing::SigningError>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -94,6 +96,16 @@ impl Plugin {
                 Arc::new(crate::host_api::http::policy::Allowlist::new(self.manifest.http_hosts()).unwrap_or_default())
             })
             .clone()
+    }
+
+    /// Every signature its package carries, verified ([`crate::signing::verify`] of `bytes`).
+    /// Verified once and remembered: a loaded plugin's bytes do not change, and installing one
+    /// package in many communities would otherwise hash the whole component at every install.
+    pub fn signatures(&self) -> std::result::Result<&crate::signing::Verified, crate::signing::SigningError> {
+        self.signatures
+            .get_or_init(|| crate::signing::verify(&self.bytes))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The `plaza:plugin` WIT version it was built against.
@@ -201,6 +213,7 @@ impl Runtime {
             compile_ms,
             pre,
             allowlist: std::sync::OnceLock::new(),
+            signatures: std::sync::OnceLock::new(),
         };
         let info = self.describe(&plugin).await.map_err(|reason| PlazaError::Load {
             origin: origin.clone(),

@@ -43,12 +43,7 @@ pub(super) struct NewCommunity {
 }
 
 fn community(state: &AppState, id: &str) -> ApiResult<CommunityRecord> {
-    state
-        .plaza
-        .communities()?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| crate::PlazaError::NoSuchCommunity(id.to_string()).into())
+    Ok(state.plaza.community(id)?)
 }
 
 pub(super) async fn create(

@@ -252,6 +252,8 @@ pub trait AdminStore: Send + Sync {
     fn create_community(&self, id: &str, now_ms: u64) -> Result<(), StoreError>;
     /// All communities, by id.
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError>;
+    /// One community by id (`None` if it does not exist): a single-row lookup, not a listing.
+    fn community(&self, id: &str) -> Result<Option<CommunityRecord>, StoreError>;
     /// Whether a community exists.
     fn community_exists(&self, id: &str) -> Result<bool, StoreError>;
     /// A number that changes whenever a community or an install is created, changed or
@@ -264,6 +266,10 @@ pub trait AdminStore: Send + Sync {
     fn package(&self, digest: &str) -> Result<Option<PluginPackage>, StoreError>;
     /// Inserts or replaces an install.
     fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError>;
+    /// Inserts or replaces installs and appends audit entries in one transaction: all of them
+    /// are written or none is (an admin change and its audit trail together, and one commit for
+    /// many installs rather than one each).
+    fn put_installs(&self, installs: &[InstallRecord], audit: &[AuditEntry]) -> Result<(), StoreError>;
     /// One install.
     fn install(&self, community: &str, plugin_id: &str) -> Result<Option<InstallRecord>, StoreError>;
     /// A community's installs, in install order.

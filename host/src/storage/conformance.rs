@@ -777,6 +777,7 @@ pub(super) fn admin_store_suite(s: &dyn Store) {
     signing_policies(s);
     breakers(s);
     uninstall_takes_the_breaker(s);
+    install_batches(s);
 }
 
 fn communities(s: &dyn Store) {
@@ -806,6 +807,79 @@ fn communities(s: &dyn Store) {
     );
     assert!(s.community_exists("alpha").unwrap());
     assert!(!s.community_exists("gamma").unwrap());
+    assert_eq!(s.community("beta").unwrap(), Some(s.communities().unwrap()[1].clone()));
+    assert_eq!(s.community("beta").unwrap().unwrap().created_ms, 20);
+    assert_eq!(s.community("gamma").unwrap(), None);
+}
+
+/// `put_installs`: several installs and their audit entries in one transaction.
+fn install_batches(s: &dyn Store) {
+    s.create_community("batch", 50).unwrap();
+    let a = package("batch-a", "1.0.0");
+    let b = package("batch-b", "1.0.0");
+    let unstored = package("batch-unstored", "1.0.0");
+    s.put_package(&a).unwrap();
+    s.put_package(&b).unwrap();
+    let everything = AuditQuery::default();
+    let audit_before = s.audit(&everything).unwrap().len();
+    let audited = [
+        audit_entry("batch", "batch-a", "install", None, 0),
+        audit_entry("batch", "batch-a", "grant", Some("commands"), 0),
+        audit_entry("batch", "batch-b", "install", None, 0),
+    ];
+
+    // One bad record (its package is not stored, or its community does not exist) and
+    // nothing is written: neither the good install before it nor the audit entries.
+    let err = s
+        .put_installs(
+            &[
+                install("batch", &a, "commands", 51),
+                install("batch", &unstored, "none", 51),
+            ],
+            &audited,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let err = s
+        .put_installs(
+            &[install("batch", &a, "commands", 51), install("nowhere", &b, "none", 51)],
+            &audited,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(s.installs("batch").unwrap().is_empty());
+    assert_eq!(s.audit(&everything).unwrap().len(), audit_before);
+
+    let generation = s.admin_generation().unwrap();
+    s.put_installs(
+        &[install("batch", &a, "commands", 52), install("batch", &b, "none", 52)],
+        &audited,
+    )
+    .unwrap();
+    assert_ne!(s.admin_generation().unwrap(), generation);
+    assert_eq!(plugin_ids(&s.installs("batch").unwrap()), ["batch-a", "batch-b"]);
+    assert_eq!(
+        s.install("batch", "batch-a").unwrap(),
+        Some(install("batch", &a, "commands", 52))
+    );
+    let query = AuditQuery {
+        community: Some("batch".into()),
+        ..AuditQuery::default()
+    };
+    let written: Vec<(String, String, Option<String>)> = s
+        .audit(&query)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.plugin, e.kind, e.capability))
+        .collect();
+    let expected: Vec<(String, String, Option<String>)> = audited
+        .iter()
+        .map(|e| (e.plugin.clone(), e.kind.clone(), e.capability.clone()))
+        .collect();
+    assert_eq!(written, expected);
+    // An empty batch writes nothing and is not an error.
+    s.put_installs(&[], &[]).unwrap();
+    assert_eq!(s.audit(&everything).unwrap().len(), audit_before + 3);
 }
 
 fn packages_and_installs(s: &dyn Store) {

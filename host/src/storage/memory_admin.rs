@@ -118,6 +118,10 @@ impl AdminStore for MemoryStore {
         Ok(self.admin.read(|a| a.communities.values().cloned().collect()))
     }
 
+    fn community(&self, id: &str) -> Result<Option<CommunityRecord>, StoreError> {
+        Ok(self.admin.read(|a| a.communities.get(id).cloned()))
+    }
+
     fn admin_generation(&self) -> Result<u64, StoreError> {
         Ok(self.admin.read(|a| a.generation))
     }
@@ -155,6 +159,36 @@ impl AdminStore for MemoryStore {
             match list.iter_mut().find(|i| i.plugin_id == install.plugin_id) {
                 Some(existing) => *existing = install.clone(),
                 None => list.push(install.clone()),
+            }
+            Ok(())
+        })
+    }
+
+    fn put_installs(&self, installs: &[InstallRecord], audit: &[AuditEntry]) -> Result<(), StoreError> {
+        self.admin.write(|a| {
+            // Everything is checked before anything is written: all or nothing.
+            for install in installs {
+                if !a.communities.contains_key(&install.community) {
+                    return Err(no_community(&install.community));
+                }
+                let digests = std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest));
+                for digest in digests {
+                    if !a.packages.contains_key(digest) {
+                        return Err(no_package(digest));
+                    }
+                }
+            }
+            for install in installs {
+                a.generation += 1;
+                let list = a.installs.entry(install.community.clone()).or_default();
+                match list.iter_mut().find(|i| i.plugin_id == install.plugin_id) {
+                    Some(existing) => *existing = install.clone(),
+                    None => list.push(install.clone()),
+                }
+            }
+            for entry in audit {
+                let seq = a.audit.len() as u64 + 1;
+                a.audit.push(AuditEntry { seq, ..entry.clone() });
             }
             Ok(())
         })

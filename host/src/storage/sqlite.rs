@@ -884,6 +884,25 @@ fn bump_admin_generation(conn: &Connection) -> Result<(), Fail> {
     Ok(())
 }
 
+const COMMUNITY_COLUMNS: &str = "id, created_ms, review_fail_policy, signing_policy";
+
+type CommunityRow = (String, i64, String, Option<String>);
+
+fn community_row(r: &Row<'_>) -> rusqlite::Result<CommunityRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn community_record((id, created_ms, policy, signing): CommunityRow) -> Result<CommunityRecord, Fail> {
+    Ok(CommunityRecord {
+        id,
+        created_ms: from_db(created_ms),
+        review_fail_policy: from_variant_name(policy, "review fail policy")?,
+        signing_policy: signing
+            .map(|name| from_variant_name(name, "signing policy"))
+            .transpose()?,
+    })
+}
+
 fn community_exists(conn: &Connection, id: &str) -> Result<bool, Fail> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM communities WHERE id = ?1")?
@@ -993,6 +1012,67 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
+/// Inserts or replaces one install inside the caller's transaction.
+fn put_install_in(conn: &Connection, install: &InstallRecord) -> Result<(), Fail> {
+    let (c, p) = (install.community.as_str(), install.plugin_id.as_str());
+    bump_admin_generation(conn)?;
+    if !community_exists(conn, c)? {
+        return Err(no_community(c).into());
+    }
+    for digest in std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest)) {
+        if !package_exists(conn, digest)? {
+            return Err(no_package(digest).into());
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms, limits)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (community, plugin_id) DO UPDATE SET
+             digest = excluded.digest, version = excluded.version, enabled = excluded.enabled,
+             config = excluded.config, installed_ms = excluded.installed_ms, limits = excluded.limits",
+    )?
+    .execute(params![
+        c,
+        p,
+        install.digest,
+        install.version,
+        install.enabled,
+        to_json(&install.config)?,
+        to_db(install.installed_ms),
+        to_json(&install.limits)?
+    ])?;
+    conn.prepare_cached("DELETE FROM grants WHERE community = ?1 AND plugin_id = ?2")?
+        .execute(params![c, p])?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO grants (community, plugin_id, capability) VALUES (?1, ?2, ?3)")?;
+    for cap in install.grants.iter() {
+        insert.execute(params![c, p, cap.name()])?;
+    }
+    // Deleting the pending upgrade also deletes its capabilities (ON DELETE CASCADE).
+    conn.prepare_cached("DELETE FROM pending_upgrades WHERE community = ?1 AND plugin_id = ?2")?
+        .execute(params![c, p])?;
+    if let Some(pending) = &install.pending {
+        conn.prepare_cached(
+            "INSERT INTO pending_upgrades (community, plugin_id, digest, version, requested_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            c,
+            p,
+            pending.digest,
+            pending.version,
+            to_db(pending.requested_ms)
+        ])?;
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO pending_capabilities (community, plugin_id, ordinal, capability) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (ordinal, cap) in pending.added_capabilities.iter().enumerate() {
+            insert.execute(params![c, p, ordinal as i64, cap.name()])?;
+        }
+    }
+    Ok(())
+}
+
 impl AdminStore for SqliteStore {
     fn create_community(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
         self.write(&format!("creating community `{id}`"), |conn| {
@@ -1009,30 +1089,20 @@ impl AdminStore for SqliteStore {
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError> {
         self.read("listing communities", |conn| {
             let rows = conn
-                .prepare_cached(
-                    "SELECT id, created_ms, review_fail_policy, signing_policy FROM communities ORDER BY id",
-                )?
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                    ))
-                })?
+                .prepare_cached(&format!("SELECT {COMMUNITY_COLUMNS} FROM communities ORDER BY id"))?
+                .query_map([], community_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(|(id, created_ms, policy, signing)| {
-                    Ok(CommunityRecord {
-                        id,
-                        created_ms: from_db(created_ms),
-                        review_fail_policy: from_variant_name(policy, "review fail policy")?,
-                        signing_policy: signing
-                            .map(|name| from_variant_name(name, "signing policy"))
-                            .transpose()?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(community_record).collect()
+        })
+    }
+
+    fn community(&self, id: &str) -> Result<Option<CommunityRecord>, StoreError> {
+        self.read(&format!("reading community `{id}`"), |conn| {
+            conn.prepare_cached(&format!("SELECT {COMMUNITY_COLUMNS} FROM communities WHERE id = ?1"))?
+                .query_row(params![id], community_row)
+                .optional()?
+                .map(community_record)
+                .transpose()
         })
     }
 
@@ -1094,62 +1164,16 @@ impl AdminStore for SqliteStore {
     fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError> {
         let (c, p) = (install.community.as_str(), install.plugin_id.as_str());
         let doing = format!("saving the install of plugin `{p}` in community `{c}`");
+        self.write(&doing, |conn| put_install_in(conn, install))
+    }
+
+    fn put_installs(&self, installs: &[InstallRecord], audit: &[AuditEntry]) -> Result<(), StoreError> {
+        let doing = format!("saving {} installs with {} audit entries", installs.len(), audit.len());
         self.write(&doing, |conn| {
-            bump_admin_generation(conn)?;
-            if !community_exists(conn, c)? {
-                return Err(no_community(c).into());
+            for install in installs {
+                put_install_in(conn, install)?;
             }
-            for digest in std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest)) {
-                if !package_exists(conn, digest)? {
-                    return Err(no_package(digest).into());
-                }
-            }
-            conn.prepare_cached(
-                "INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms, limits)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (community, plugin_id) DO UPDATE SET
-                     digest = excluded.digest, version = excluded.version, enabled = excluded.enabled,
-                     config = excluded.config, installed_ms = excluded.installed_ms, limits = excluded.limits",
-            )?
-            .execute(params![
-                c,
-                p,
-                install.digest,
-                install.version,
-                install.enabled,
-                to_json(&install.config)?,
-                to_db(install.installed_ms),
-                to_json(&install.limits)?
-            ])?;
-            conn.prepare_cached("DELETE FROM grants WHERE community = ?1 AND plugin_id = ?2")?
-                .execute(params![c, p])?;
-            let mut insert = conn.prepare_cached("INSERT INTO grants (community, plugin_id, capability) VALUES (?1, ?2, ?3)")?;
-            for cap in install.grants.iter() {
-                insert.execute(params![c, p, cap.name()])?;
-            }
-            // Deleting the pending upgrade also deletes its capabilities (ON DELETE CASCADE).
-            conn.prepare_cached("DELETE FROM pending_upgrades WHERE community = ?1 AND plugin_id = ?2")?
-                .execute(params![c, p])?;
-            if let Some(pending) = &install.pending {
-                conn.prepare_cached(
-                    "INSERT INTO pending_upgrades (community, plugin_id, digest, version, requested_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    c,
-                    p,
-                    pending.digest,
-                    pending.version,
-                    to_db(pending.requested_ms)
-                ])?;
-                let mut insert = conn.prepare_cached(
-                    "INSERT INTO pending_capabilities (community, plugin_id, ordinal, capability) VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                for (ordinal, cap) in pending.added_capabilities.iter().enumerate() {
-                    insert.execute(params![c, p, ordinal as i64, cap.name()])?;
-                }
-            }
-            Ok(())
+            append_audit_in(conn, audit)
         })
     }
 

@@ -27,6 +27,20 @@ fn bump_admin_generation(tx: &mut Tx<'_>) -> Result<(), Fail> {
     Ok(())
 }
 
+const COMMUNITY_COLUMNS: &str = "id, created_ms, review_fail_policy, signing_policy";
+
+fn community_record(r: &Row) -> Result<CommunityRecord, Fail> {
+    Ok(CommunityRecord {
+        id: r.get(0),
+        created_ms: from_db(r.get(1)),
+        review_fail_policy: from_variant_name(r.get(2), "review fail policy")?,
+        signing_policy: r
+            .get::<_, Option<String>>(3)
+            .map(|name| from_variant_name(name, "signing policy"))
+            .transpose()?,
+    })
+}
+
 fn community_exists(tx: &mut Tx<'_>, id: &str) -> Result<bool, Fail> {
     tx.exists("SELECT 1 FROM communities WHERE id = $1", &[&id])
 }
@@ -121,6 +135,64 @@ impl PostgresStore {
     }
 }
 
+/// Inserts or replaces one install inside the caller's transaction.
+fn put_install_in(tx: &mut Tx<'_>, install: &InstallRecord) -> Result<(), Fail> {
+    let (c, p) = (install.community.as_str(), install.plugin_id.as_str());
+    bump_admin_generation(tx)?;
+    if !community_exists(tx, c)? {
+        return Err(no_community(c).into());
+    }
+    for digest in std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest)) {
+        if !tx.exists("SELECT 1 FROM packages WHERE digest = $1", &[digest])? {
+            return Err(no_package(digest).into());
+        }
+    }
+    tx.execute(
+        "INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms, limits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (community, plugin_id) DO UPDATE SET
+             digest = excluded.digest, version = excluded.version, enabled = excluded.enabled,
+             config = excluded.config, installed_ms = excluded.installed_ms, limits = excluded.limits",
+        &[
+            &c,
+            &p,
+            &install.digest,
+            &install.version,
+            &install.enabled,
+            &to_json(&install.config)?,
+            &to_db(install.installed_ms),
+            &to_json(&install.limits)?,
+        ],
+    )?;
+    tx.execute("DELETE FROM grants WHERE community = $1 AND plugin_id = $2", &[&c, &p])?;
+    for cap in install.grants.iter() {
+        tx.execute(
+            "INSERT INTO grants (community, plugin_id, capability) VALUES ($1, $2, $3)",
+            &[&c, &p, &cap.name()],
+        )?;
+    }
+    // Deleting the pending upgrade also deletes its capabilities (ON DELETE CASCADE).
+    tx.execute(
+        "DELETE FROM pending_upgrades WHERE community = $1 AND plugin_id = $2",
+        &[&c, &p],
+    )?;
+    if let Some(pending) = &install.pending {
+        tx.execute(
+            "INSERT INTO pending_upgrades (community, plugin_id, digest, version, requested_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&c, &p, &pending.digest, &pending.version, &to_db(pending.requested_ms)],
+        )?;
+        for (ordinal, cap) in pending.added_capabilities.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO pending_capabilities (community, plugin_id, ordinal, capability)
+                 VALUES ($1, $2, $3, $4)",
+                &[&c, &p, &(ordinal as i64), &cap.name()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 impl AdminStore for PostgresStore {
     fn create_community(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
         self.write(&format!("creating community `{id}`"), |tx| {
@@ -138,23 +210,18 @@ impl AdminStore for PostgresStore {
 
     fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError> {
         self.read("listing communities", |tx| {
-            let rows = tx.query(
-                "SELECT id, created_ms, review_fail_policy, signing_policy FROM communities ORDER BY id",
-                &[],
+            let rows = tx.query(&format!("SELECT {COMMUNITY_COLUMNS} FROM communities ORDER BY id"), &[])?;
+            rows.iter().map(community_record).collect()
+        })
+    }
+
+    fn community(&self, id: &str) -> Result<Option<CommunityRecord>, StoreError> {
+        self.read(&format!("reading community `{id}`"), |tx| {
+            let row = tx.query_opt(
+                &format!("SELECT {COMMUNITY_COLUMNS} FROM communities WHERE id = $1"),
+                &[&id],
             )?;
-            rows.iter()
-                .map(|r| {
-                    Ok(CommunityRecord {
-                        id: r.get(0),
-                        created_ms: from_db(r.get(1)),
-                        review_fail_policy: from_variant_name(r.get(2), "review fail policy")?,
-                        signing_policy: r
-                            .get::<_, Option<String>>(3)
-                            .map(|name| from_variant_name(name, "signing policy"))
-                            .transpose()?,
-                    })
-                })
-                .collect()
+            row.as_ref().map(community_record).transpose()
         })
     }
 
@@ -211,60 +278,16 @@ impl AdminStore for PostgresStore {
     fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError> {
         let (c, p) = (install.community.as_str(), install.plugin_id.as_str());
         let doing = format!("saving the install of plugin `{p}` in community `{c}`");
+        self.write(&doing, |tx| put_install_in(tx, install))
+    }
+
+    fn put_installs(&self, installs: &[InstallRecord], audit: &[AuditEntry]) -> Result<(), StoreError> {
+        let doing = format!("saving {} installs with {} audit entries", installs.len(), audit.len());
         self.write(&doing, |tx| {
-            bump_admin_generation(tx)?;
-            if !community_exists(tx, c)? {
-                return Err(no_community(c).into());
+            for install in installs {
+                put_install_in(tx, install)?;
             }
-            for digest in std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest)) {
-                if !tx.exists("SELECT 1 FROM packages WHERE digest = $1", &[digest])? {
-                    return Err(no_package(digest).into());
-                }
-            }
-            tx.execute(
-                "INSERT INTO installs (community, plugin_id, digest, version, enabled, config, installed_ms, limits)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (community, plugin_id) DO UPDATE SET
-                     digest = excluded.digest, version = excluded.version, enabled = excluded.enabled,
-                     config = excluded.config, installed_ms = excluded.installed_ms, limits = excluded.limits",
-                &[
-                    &c,
-                    &p,
-                    &install.digest,
-                    &install.version,
-                    &install.enabled,
-                    &to_json(&install.config)?,
-                    &to_db(install.installed_ms),
-                    &to_json(&install.limits)?,
-                ],
-            )?;
-            tx.execute("DELETE FROM grants WHERE community = $1 AND plugin_id = $2", &[&c, &p])?;
-            for cap in install.grants.iter() {
-                tx.execute(
-                    "INSERT INTO grants (community, plugin_id, capability) VALUES ($1, $2, $3)",
-                    &[&c, &p, &cap.name()],
-                )?;
-            }
-            // Deleting the pending upgrade also deletes its capabilities (ON DELETE CASCADE).
-            tx.execute(
-                "DELETE FROM pending_upgrades WHERE community = $1 AND plugin_id = $2",
-                &[&c, &p],
-            )?;
-            if let Some(pending) = &install.pending {
-                tx.execute(
-                    "INSERT INTO pending_upgrades (community, plugin_id, digest, version, requested_ms)
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &[&c, &p, &pending.digest, &pending.version, &to_db(pending.requested_ms)],
-                )?;
-                for (ordinal, cap) in pending.added_capabilities.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO pending_capabilities (community, plugin_id, ordinal, capability)
-                         VALUES ($1, $2, $3, $4)",
-                        &[&c, &p, &(ordinal as i64), &cap.name()],
-                    )?;
-                }
-            }
-            Ok(())
+            append_audit_in(tx, audit)
         })
     }
 
