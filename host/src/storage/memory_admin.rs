@@ -53,6 +53,30 @@ impl Admin {
             .get(community)
             .is_some_and(|list| list.iter().any(|i| i.plugin_id == plugin_id))
     }
+
+    /// An install may be stored only when its community and every package it names (serving
+    /// and pending) exist.
+    fn check_install(&self, install: &InstallRecord) -> Result<(), StoreError> {
+        if !self.communities.contains_key(&install.community) {
+            return Err(no_community(&install.community));
+        }
+        let digests = std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest));
+        for digest in digests {
+            if !self.packages.contains_key(digest) {
+                return Err(no_package(digest));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a checked install; a replace keeps its place in install order.
+    fn upsert_install(&mut self, install: &InstallRecord) {
+        let list = self.installs.entry(install.community.clone()).or_default();
+        match list.iter_mut().find(|i| i.plugin_id == install.plugin_id) {
+            Some(existing) => *existing = install.clone(),
+            None => list.push(install.clone()),
+        }
+    }
 }
 
 impl AdminState {
@@ -146,20 +170,8 @@ impl AdminStore for MemoryStore {
     fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError> {
         self.admin.write(|a| {
             a.generation += 1;
-            if !a.communities.contains_key(&install.community) {
-                return Err(no_community(&install.community));
-            }
-            let digests = std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest));
-            for digest in digests {
-                if !a.packages.contains_key(digest) {
-                    return Err(no_package(digest));
-                }
-            }
-            let list = a.installs.entry(install.community.clone()).or_default();
-            match list.iter_mut().find(|i| i.plugin_id == install.plugin_id) {
-                Some(existing) => *existing = install.clone(),
-                None => list.push(install.clone()),
-            }
+            a.check_install(install)?;
+            a.upsert_install(install);
             Ok(())
         })
     }
@@ -168,23 +180,11 @@ impl AdminStore for MemoryStore {
         self.admin.write(|a| {
             // Everything is checked before anything is written: all or nothing.
             for install in installs {
-                if !a.communities.contains_key(&install.community) {
-                    return Err(no_community(&install.community));
-                }
-                let digests = std::iter::once(&install.digest).chain(install.pending.iter().map(|p| &p.digest));
-                for digest in digests {
-                    if !a.packages.contains_key(digest) {
-                        return Err(no_package(digest));
-                    }
-                }
+                a.check_install(install)?;
             }
             for install in installs {
                 a.generation += 1;
-                let list = a.installs.entry(install.community.clone()).or_default();
-                match list.iter_mut().find(|i| i.plugin_id == install.plugin_id) {
-                    Some(existing) => *existing = install.clone(),
-                    None => list.push(install.clone()),
-                }
+                a.upsert_install(install);
             }
             for entry in audit {
                 let seq = a.audit.len() as u64 + 1;
