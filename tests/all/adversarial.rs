@@ -658,6 +658,13 @@ async fn a_failing_plugin_trips_the_breaker_and_a_reset_delivers_held_events() {
     assert_eq!(status.trips, 1);
     assert!(status.retry_at_ms.is_some());
     assert_eq!(status.held_events, 0);
+    // An admin change that replaces the install (its limits) keeps its breaker.
+    let tighter = plaza_host::storage::admin::LimitOverrides {
+        cpu_ms: Some(100),
+        ..Default::default()
+    };
+    plaza.set_limits(C, HOSTILE, tighter).unwrap();
+    assert_eq!(plaza.breaker_status(C, HOSTILE).unwrap().state, BreakerState::Open);
 
     for word in ["one", "two", "three"] {
         let report = plaza

@@ -137,12 +137,13 @@ impl Plaza {
         let mut loaded: std::collections::HashMap<String, Arc<Plugin>> = std::collections::HashMap::new();
         for install in self.all_installs_in_order() {
             loaded.insert(install.plugin.digest.clone(), install.plugin.clone());
-            if let Some((pending, _)) = &install.pending {
+            if let Some((pending, _)) = install.pending.as_deref() {
                 loaded.insert(pending.digest.clone(), pending.clone());
             }
         }
-        let mut fresh: std::collections::BTreeMap<String, Vec<Install>> = std::collections::BTreeMap::new();
+        let mut fresh: std::collections::BTreeMap<Arc<str>, Vec<Install>> = std::collections::BTreeMap::new();
         for community in self.store.communities()? {
+            let id: Arc<str> = community.id.as_str().into();
             for record in self.store.installs(&community.id)? {
                 let mut digests = vec![record.digest.clone()];
                 digests.extend(record.pending.as_ref().map(|p| p.digest.clone()));
@@ -153,17 +154,25 @@ impl Plaza {
                     }
                 }
                 let plugin = loaded[&record.digest].clone();
-                let pending = record.pending.as_ref().map(|p| (loaded[&p.digest].clone(), p.clone()));
+                let pending = record
+                    .pending
+                    .as_ref()
+                    .map(|p| Box::new((loaded[&p.digest].clone(), p.clone())));
                 self.store.init_cursor(&community.id, &record.plugin_id)?;
-                let mut install = self.install_from(record, plugin, pending);
+                let mut install = self.install_from(id.clone(), record, plugin, pending);
                 if let Ok(current) = self.install_of(&install.community, &install.plugin.name) {
                     current.grants.set(install.grants.snapshot());
                     install.grants = current.grants;
+                    install.breaker = current.breaker;
                 }
-                fresh.entry(install.community.clone()).or_default().push(install);
+                fresh.entry(id.clone()).or_default().push(install);
             }
-            fresh.entry(community.id.clone()).or_default();
+            fresh.entry(id).or_default();
         }
+        let fresh = fresh
+            .into_iter()
+            .map(|(community, list)| (community, list.into()))
+            .collect();
         *self.installs.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         // Review fail policies are per community and may have changed with it.
         self.review_policies.write().unwrap_or_else(|e| e.into_inner()).clear();
@@ -191,25 +200,27 @@ impl Plaza {
 
     fn install_from(
         &self,
+        community: Arc<str>,
         record: InstallRecord,
         plugin: Arc<Plugin>,
-        pending: Option<(Arc<Plugin>, PendingUpgrade)>,
+        pending: Option<Box<(Arc<Plugin>, PendingUpgrade)>>,
     ) -> Install {
         Install {
-            community: record.community,
+            community,
             limits: self.limits_for(&plugin, &record.limits),
-            overrides: record.limits,
+            overrides: Install::shared_overrides(record.limits),
             plugin,
             grants: LiveGrants::new(record.grants),
             enabled: record.enabled,
             config: record.config,
             pending,
+            breaker: Arc::default(),
         }
     }
 
     fn record_of(&self, install: &Install, installed_ms: u64) -> InstallRecord {
         InstallRecord {
-            community: install.community.clone(),
+            community: install.community.to_string(),
             plugin_id: install.plugin.name.clone(),
             digest: install.plugin.digest.clone(),
             version: install.plugin.version.clone(),
@@ -217,8 +228,8 @@ impl Plaza {
             grants: install.grants.snapshot(),
             config: install.config.clone(),
             installed_ms,
-            pending: install.pending.as_ref().map(|(_, p)| p.clone()),
-            limits: install.overrides.clone(),
+            pending: install.pending.as_deref().map(|(_, p)| p.clone()),
+            limits: (*install.overrides).clone(),
         }
     }
 
@@ -386,6 +397,7 @@ impl Plaza {
             self.check_install_signature(community, &plugin)?;
             checked.push((plugin, grants, config));
         }
+        let community_id = self.community_key(community);
         let mut installs = Vec::with_capacity(checked.len());
         let mut records = Vec::with_capacity(checked.len());
         let mut entries = Vec::new();
@@ -393,14 +405,15 @@ impl Plaza {
         for (plugin, grants, config) in &checked {
             self.store_package(plugin)?;
             let install = Install {
-                community: community.to_string(),
+                community: community_id.clone(),
                 limits: self.limits_for(plugin, &LimitOverrides::default()),
-                overrides: LimitOverrides::default(),
+                overrides: Install::shared_overrides(LimitOverrides::default()),
                 plugin: plugin.clone(),
-                grants: LiveGrants::new(grants.clone()),
+                grants: LiveGrants::new(*grants),
                 enabled: true,
                 config: config.clone(),
                 pending: None,
+                breaker: Arc::default(),
             };
             records.push(self.record_of(&install, installed_ms));
             let detail = format!(
@@ -423,11 +436,11 @@ impl Plaza {
         }
         // Written to the store first (with their audit entries), then to the live view.
         self.store.put_installs(&records, &entries)?;
-        for install in installs {
+        for install in &installs {
             // It receives events from now on, not the community's history.
             self.store.init_cursor(community, &install.plugin.name)?;
-            self.cache_install(install);
         }
+        self.cache_installs(installs);
         let mut reports = Vec::with_capacity(checked.len());
         for (plugin, _, config) in checked {
             let event = self.host_event(community, EventKind::PluginInstalled { config }, None);
@@ -446,7 +459,7 @@ impl Plaza {
             grants.insert(cap);
         }
         self.save_install(Install {
-            grants: LiveGrants::new(grants.clone()),
+            grants: LiveGrants::new(grants),
             ..install.clone()
         })?;
         for cap in added.iter() {
@@ -463,7 +476,7 @@ impl Plaza {
             grants.remove(*cap);
         }
         self.save_install(Install {
-            grants: LiveGrants::new(grants.clone()),
+            grants: LiveGrants::new(grants),
             ..install.clone()
         })?;
         for cap in caps {
@@ -478,7 +491,7 @@ impl Plaza {
         let before = install.grants.snapshot();
         self.check_requested(community, &install.plugin, &grants)?;
         self.save_install(Install {
-            grants: LiveGrants::new(grants.clone()),
+            grants: LiveGrants::new(grants),
             ..install.clone()
         })?;
         for cap in grants.iter().filter(|c| !before.contains(*c)) {
@@ -570,7 +583,7 @@ impl Plaza {
             requested_ms: now_ms(),
         };
         self.save_install(Install {
-            pending: Some((new.clone(), pending)),
+            pending: Some(Box::new((new.clone(), pending))),
             ..install.clone()
         })?;
         for cap in &added {
@@ -603,7 +616,7 @@ impl Plaza {
     /// Approves the waiting upgrade: its new capabilities are granted and it takes over.
     pub async fn approve_upgrade(&self, community: &str, plugin: &str) -> Result<InvocationReport> {
         let install = self.install_of(community, plugin)?;
-        let Some((new, pending)) = install.pending.clone() else {
+        let Some((new, pending)) = install.pending.clone().map(|p| *p) else {
             return Err(PlazaError::NoPendingUpgrade {
                 plugin: plugin.to_string(),
                 community: community.to_string(),
@@ -625,7 +638,7 @@ impl Plaza {
     /// Rejects the waiting upgrade; the serving version stays.
     pub fn reject_upgrade(&self, community: &str, plugin: &str) -> Result<()> {
         let install = self.install_of(community, plugin)?;
-        let Some((new, _)) = install.pending.clone() else {
+        let Some((new, _)) = install.pending.as_deref().cloned() else {
             return Err(PlazaError::NoPendingUpgrade {
                 plugin: plugin.to_string(),
                 community: community.to_string(),
@@ -745,7 +758,7 @@ impl Plaza {
         let detail = serde_json::to_string(&overrides).unwrap_or_default();
         self.save_install(Install {
             limits,
-            overrides,
+            overrides: Install::shared_overrides(overrides),
             ..install.clone()
         })?;
         self.audit(&install, "limits", None, "ok", detail)

@@ -120,7 +120,7 @@ impl Plaza {
                 granted: grants.contains(capability),
             })
             .collect();
-        let pending_upgrade = install.pending.as_ref().map(|(new, p)| PendingStatus {
+        let pending_upgrade = install.pending.as_deref().map(|(new, p)| PendingStatus {
             version: p.version.clone(),
             added: p
                 .added_capabilities
@@ -147,7 +147,7 @@ impl Plaza {
             Some(HttpStatus { hosts, secrets })
         };
         let recent = self.store.audit(&AuditQuery {
-            community: Some(install.community.clone()),
+            community: Some(install.community.to_string()),
             plugin: Some(install.plugin.name.clone()),
             after_seq: None,
             limit: Some(HEALTH_WINDOW),
@@ -182,7 +182,7 @@ impl Plaza {
                     .then_some(install.limits.fuel)
                     .flatten(),
                 kv_quota_bytes: install.limits.kv_quota_bytes,
-                overrides: install.overrides.clone(),
+                overrides: (*install.overrides).clone(),
             },
             http,
             signing: self.signing_status(&install.plugin),

@@ -168,18 +168,18 @@ impl Partition {
 
     /// Delivers a community's due log entries to each install, in install order.
     async fn pump(&self, community: &str) {
-        let installs = match self.plaza.installs(community) {
+        let installs = match self.plaza.shared_installs(community) {
             Ok(installs) => installs,
             Err(e) => {
                 tracing::error!(community, "reading installs: {e}");
                 return;
             }
         };
-        for install in installs {
+        for install in installs.iter() {
             let mut reports = Vec::new();
             let delivered = self
                 .plaza
-                .pump(&install, now_ms(), usize::MAX, &mut reports)
+                .pump(install, now_ms(), usize::MAX, &mut reports)
                 .await
                 .with_context(|| format!("delivering to {} in `{community}`", install.plugin.name));
             // A failure stays in the log: the next sweep tries again.

@@ -49,7 +49,7 @@ async fn deliver(host: &Harness, plugin: &Arc<Plugin>) -> anyhow::Result<Found> 
     let (mut failures, mut delivered, mut denials) = (Failures::default(), 0, 0);
     for (i, (label, mut event)) in events.into_iter().enumerate() {
         if i == half {
-            h.set_grants(name, kept.clone())?;
+            h.set_grants(name, kept)?;
         }
         event.meta.timestamp_ms = h.now_ms();
         let report = h.dispatch(event).await?;

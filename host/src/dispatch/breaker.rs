@@ -36,6 +36,38 @@ impl Default for BreakerSettings {
     }
 }
 
+/// An install's breaker as last read from or written to the store. Nearly every install's is
+/// closed with no recent failures: that costs no allocation (a host caches one per install).
+#[derive(Debug, Default)]
+pub(crate) enum CachedBreaker {
+    /// Not read from the store yet.
+    #[default]
+    Unread,
+    /// Closed, no recent failures: the default record.
+    Closed,
+    /// Anything else.
+    Stored(Box<BreakerRecord>),
+}
+
+impl CachedBreaker {
+    pub(crate) fn of(record: &BreakerRecord) -> Self {
+        if *record == BreakerRecord::default() {
+            CachedBreaker::Closed
+        } else {
+            CachedBreaker::Stored(Box::new(record.clone()))
+        }
+    }
+
+    /// The record, unless it has not been read yet.
+    pub(crate) fn record(&self) -> Option<BreakerRecord> {
+        match self {
+            CachedBreaker::Unread => None,
+            CachedBreaker::Closed => Some(BreakerRecord::default()),
+            CachedBreaker::Stored(record) => Some((**record).clone()),
+        }
+    }
+}
+
 /// What an admin sees of a breaker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakerStatus {

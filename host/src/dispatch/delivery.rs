@@ -56,6 +56,17 @@ impl Plaza {
             .clone()
     }
 
+    /// Drops the install's pump lock from the map once no pump holds or waits for it, so the
+    /// map holds the installs being pumped, not every install ever pumped.
+    fn release_pump_lock(&self, community: &str, plugin: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = self.pump_locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Others take a reference only from the map, under this mutex: two (the map's and
+        // ours) means nobody else has it.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&(community.to_string(), plugin.to_string()));
+        }
+    }
+
     /// The event `install` receives for a log entry, if any (borrowed from the entry unless
     /// routing changed it).
     fn receives<'a>(install: &Install, entry: &'a LogEntry) -> Option<Cow<'a, Event>> {
@@ -78,10 +89,13 @@ impl Plaza {
         reports: &mut Vec<InvocationReport>,
     ) -> Result<PumpStop> {
         let lock = self.pump_lock(&install.community, &install.plugin.name);
-        let _one_pump = lock.lock().await;
+        let one_pump = lock.lock().await;
         let stop = self.pump_turn(install, reports, now_ms, budget).await;
         // What the runner and the outbox see next is committed.
-        self.store.flush_commits()?;
+        let flushed = self.store.flush_commits();
+        drop(one_pump);
+        self.release_pump_lock(&install.community, &install.plugin.name, lock);
+        flushed?;
         stop
     }
 
@@ -93,7 +107,7 @@ impl Plaza {
         now_ms: u64,
         budget: usize,
     ) -> Result<PumpStop> {
-        let (community, plugin) = (install.community.as_str(), install.plugin.name.as_str());
+        let (community, plugin) = (&*install.community, install.plugin.name.as_str());
         // Installing gives the cursor; none means it was uninstalled since this pump began.
         let Some(mut cursor) = self.store.cursor(community, plugin)? else {
             return Ok(PumpStop::CaughtUp);
@@ -108,13 +122,13 @@ impl Plaza {
         }
         let mut invoked = 0;
         'read: loop {
-            let mut breaker = self.breaker_record(community, plugin);
+            let mut breaker = self.breaker_record(install);
             if breaker.state == BreakerState::Open {
                 if !breaker::trial_due(&breaker, now_ms) {
                     return Ok(PumpStop::Quarantined(breaker.retry_at_ms.unwrap_or(now_ms)));
                 }
                 breaker.state = BreakerState::HalfOpen;
-                self.save_breaker(community, plugin, breaker);
+                self.save_breaker(install, breaker);
             }
             if let Some(at) = cursor.next_attempt_ms.filter(|at| *at > now_ms) {
                 return Ok(PumpStop::Waiting(at));
@@ -174,7 +188,7 @@ impl Plaza {
                     }
                     Delivered::Retry(report, at) => {
                         reports.push(report);
-                        let breaker = self.breaker_record(community, plugin);
+                        let breaker = self.breaker_record(install);
                         if breaker.state == BreakerState::Open {
                             return Ok(PumpStop::Quarantined(breaker.retry_at_ms.unwrap_or(at)));
                         }
@@ -220,7 +234,7 @@ impl Plaza {
         event: &Event,
         now_ms: u64,
     ) -> Result<Delivered> {
-        let (community, plugin) = (install.community.as_str(), install.plugin.name.as_str());
+        let (community, plugin) = (&*install.community, install.plugin.name.as_str());
         let (mut report, actions) = self.run_handler(install, event).await;
         if report.outcome.is_ok() {
             report.actions = actions;
@@ -314,7 +328,7 @@ impl Plaza {
                     attempts = failures.len(),
                     "delivery failed; given up: the event is a dead letter"
                 );
-                let breaker = self.breaker_record(community, plugin);
+                let breaker = self.breaker_record(install);
                 let quarantined = (breaker.state == BreakerState::Open).then(|| breaker.retry_at_ms.unwrap_or(now_ms));
                 Ok(Delivered::DeadLettered(report, quarantined))
             }
@@ -337,8 +351,8 @@ impl Plaza {
     /// Pumps every install of a community in install order (the library's synchronous path).
     pub(crate) async fn pump_community(&self, community: &str, now_ms: u64) -> Result<Vec<InvocationReport>> {
         let mut reports = Vec::new();
-        for install in self.installs(community)? {
-            self.pump(&install, now_ms, usize::MAX, &mut reports).await?;
+        for install in self.shared_installs(community)?.iter() {
+            self.pump(install, now_ms, usize::MAX, &mut reports).await?;
         }
         Ok(reports)
     }
@@ -346,13 +360,14 @@ impl Plaza {
     /// Delivers every install's due events (retries whose time has come, trials of quarantined
     /// installs, anything left in the logs), in community and install order.
     pub async fn deliver_due(&self, now_ms: u64) -> Result<Vec<InvocationReport>> {
-        let communities: Vec<String> = self
+        let mut communities: Vec<Arc<str>> = self
             .installs
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .keys()
             .cloned()
             .collect();
+        communities.sort_unstable();
         let mut reports = Vec::new();
         for community in communities {
             reports.extend(self.pump_community(&community, now_ms).await?);
@@ -459,7 +474,7 @@ impl Plaza {
                 .map(describe)
                 .or_else(|| dead.last().and_then(|d| d.failures.last()).map(describe));
             statuses.push(DeliveryStatus {
-                community: community.clone(),
+                community: community.to_string(),
                 plugin: plugin.clone(),
                 version: install.plugin.version.clone(),
                 enabled: install.enabled,
@@ -470,19 +485,22 @@ impl Plaza {
                 next_attempt_ms: cursor.next_attempt_ms,
                 last_error,
                 dead_letters: dead.len(),
-                breaker: self.breaker_record(community, plugin).state,
+                breaker: self.breaker_record(&install).state,
             });
         }
         Ok(statuses)
     }
 
+    /// Every install, by community id and then in install order.
     pub(crate) fn all_installs_in_order(&self) -> Vec<Install> {
-        self.installs
+        let mut lists: Vec<(Arc<str>, Arc<[Install]>)> = self
+            .installs
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .flatten()
-            .cloned()
-            .collect()
+            .iter()
+            .map(|(community, list)| (community.clone(), list.clone()))
+            .collect();
+        lists.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        lists.iter().flat_map(|(_, list)| list.iter()).cloned().collect()
     }
 }

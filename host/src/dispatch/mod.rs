@@ -13,7 +13,7 @@ pub mod retry;
 pub(crate) mod routing;
 pub mod runner;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -72,10 +72,14 @@ pub struct PlazaConfig {
 }
 
 /// One plugin installed in one community, as the dispatcher holds it.
+///
+/// A host holds one for every install it serves (three million for a million communities of
+/// three plugins), so what most installs never have is kept behind a pointer: a pending upgrade
+/// is boxed and admin limit overrides are shared (one copy for every install without any).
 #[derive(Clone)]
 pub struct Install {
-    /// The community.
-    pub community: String,
+    /// The community (one copy shared by its installs and the host's registry).
+    pub community: Arc<str>,
     /// The plugin version serving this install.
     pub plugin: Arc<Plugin>,
     /// What the admin granted (always within what the manifest requests); shared with running
@@ -88,9 +92,24 @@ pub struct Install {
     /// Limits for this install's invocations.
     pub limits: Arc<Limits>,
     /// A newer version waiting for the admin to approve what it adds.
-    pub pending: Option<(Arc<Plugin>, PendingUpgrade)>,
+    pub pending: Option<Box<(Arc<Plugin>, PendingUpgrade)>>,
     /// Limits the admin set for this install.
-    pub overrides: LimitOverrides,
+    pub overrides: Arc<LimitOverrides>,
+    /// The circuit breaker as last read from or written to the store, shared by every copy
+    /// of this install while it stays installed.
+    pub(crate) breaker: Arc<Mutex<breaker::CachedBreaker>>,
+}
+
+impl Install {
+    /// Shares the one copy of "no overrides" between installs.
+    pub fn shared_overrides(overrides: LimitOverrides) -> Arc<LimitOverrides> {
+        static NONE: std::sync::LazyLock<Arc<LimitOverrides>> = std::sync::LazyLock::new(Arc::default);
+        if overrides == LimitOverrides::default() {
+            NONE.clone()
+        } else {
+            Arc::new(overrides)
+        }
+    }
 }
 
 /// What the review hook decided about a message.
@@ -150,17 +169,20 @@ type PumpLock = Arc<tokio::sync::Mutex<()>>;
 pub struct Plaza {
     pub(crate) runtime: Runtime,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) installs: RwLock<BTreeMap<String, Vec<Install>>>,
+    /// Each community's installs in install order; shared, so an event takes the list with
+    /// one reference count rather than a copy, and exactly sized (no spare capacity times a
+    /// million communities). Hashed, so finding a community costs the same at a thousand
+    /// communities as at a million; the few callers that walk them in order sort.
+    pub(crate) installs: RwLock<HashMap<Arc<str>, Arc<[Install]>>>,
     pub(crate) pseudonyms: Pseudonyms,
     /// Pseudonyms already in the store.
     remembered: pseudonym::Remembered,
     /// Limits of installs without overrides, one per plugin version (by digest).
     shared_limits: Mutex<HashMap<String, Arc<Limits>>>,
     pub(crate) rate: Arc<RateLimiter>,
-    /// Lifecycle events made per community, for their ids.
-    sequences: Mutex<HashMap<String, u64>>,
+    /// Lifecycle events made by this host, for their ids (one counter, not one per community).
+    host_events: std::sync::atomic::AtomicU64,
     breaker_settings: BreakerSettings,
-    breakers: Mutex<HashMap<(String, String), BreakerRecord>>,
     pub(crate) review_policies: RwLock<HashMap<String, ReviewFailPolicy>>,
     retry: RetryPolicy,
     pump_locks: Mutex<HashMap<(String, String), PumpLock>>,
@@ -239,14 +261,13 @@ impl Plaza {
             vault: Arc::new(vault),
             runtime: Runtime::new(config.engine, config.limits)?,
             store,
-            installs: RwLock::new(BTreeMap::new()),
+            installs: RwLock::new(HashMap::new()),
             pseudonyms: Pseudonyms::new(secret),
             remembered: pseudonym::Remembered::default(),
             shared_limits: Mutex::new(HashMap::new()),
             rate: Arc::new(RateLimiter::new()),
-            sequences: Mutex::new(HashMap::new()),
+            host_events: std::sync::atomic::AtomicU64::new(0),
             breaker_settings: config.breaker,
-            breakers: Mutex::new(HashMap::new()),
             review_policies: RwLock::new(HashMap::new()),
             retry: config.retry,
             pump_locks: Mutex::new(HashMap::new()),
@@ -297,11 +318,25 @@ impl Plaza {
 
     /// A community's installs, in install order.
     pub fn installs(&self, community: &str) -> Result<Vec<Install>> {
+        Ok(self.shared_installs(community)?.to_vec())
+    }
+
+    /// The community's id as the registry holds it (one copy shared by its installs).
+    pub(crate) fn community_key(&self, community: &str) -> Arc<str> {
+        let all = self.installs.read().unwrap_or_else(|e| e.into_inner());
+        match all.get_key_value(community) {
+            Some((key, _)) => key.clone(),
+            None => community.into(),
+        }
+    }
+
+    /// A community's installs, in install order, as the host holds them.
+    pub(crate) fn shared_installs(&self, community: &str) -> Result<Arc<[Install]>> {
         if let Some(list) = self.installs.read().unwrap_or_else(|e| e.into_inner()).get(community) {
             return Ok(list.clone());
         }
         if self.store.community_exists(community)? {
-            Ok(Vec::new())
+            Ok(Arc::new([]))
         } else {
             Err(PlazaError::NoSuchCommunity(community.to_string()))
         }
@@ -312,7 +347,7 @@ impl Plaza {
     /// routing decision [`Plaza::dispatch`] makes, without appending or running anything.
     pub fn routes(&self, event: &Event) -> Result<Vec<String>> {
         let all = self.installs.read().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = all.get(&event.meta.community) else {
+        let Some(list) = all.get(event.meta.community.as_str()) else {
             drop(all);
             return self.installs(&event.meta.community).map(|_| Vec::new());
         };
@@ -335,14 +370,35 @@ impl Plaza {
 
     /// Replaces the cached install (after the store has been updated).
     pub(crate) fn cache_install(&self, install: Install) {
-        // Any change to an install (version, config, grants, limits) starts a reused
-        // instance afresh.
-        self.runtime.forget_warm(&install.community, &install.plugin.name);
+        self.cache_installs(vec![install]);
+    }
+
+    /// Replaces or adds cached installs (after the store has been updated), rebuilding each
+    /// community's list once.
+    pub(crate) fn cache_installs(&self, installs: Vec<Install>) {
+        for install in &installs {
+            // Any change to an install (version, config, grants, limits) starts a reused
+            // instance afresh.
+            self.runtime.forget_warm(&install.community, &install.plugin.name);
+        }
         let mut all = self.installs.write().unwrap_or_else(|e| e.into_inner());
-        let list = all.entry(install.community.clone()).or_default();
-        match list.iter_mut().find(|i| i.plugin.name == install.plugin.name) {
-            Some(slot) => *slot = install,
-            None => list.push(install),
+        let mut installs = installs.into_iter().peekable();
+        while let Some(first) = installs.next() {
+            let list = all.entry(first.community.clone()).or_insert_with(|| Arc::new([]));
+            let mut updated: Vec<Install> = list.iter().cloned().collect();
+            let mut next = Some(first);
+            while let Some(install) = next {
+                match updated.iter_mut().find(|i| i.plugin.name == install.plugin.name) {
+                    // The breaker cache belongs to the install, whichever copy is replaced.
+                    Some(slot) => {
+                        let breaker = slot.breaker.clone();
+                        *slot = Install { breaker, ..install };
+                    }
+                    None => updated.push(install),
+                }
+                next = installs.next_if(|i| i.community == updated[0].community);
+            }
+            *list = updated.into();
         }
     }
 
@@ -352,7 +408,7 @@ impl Plaza {
         self.remembered.clear();
         let mut all = self.installs.write().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = all.get_mut(community) {
-            list.retain(|i| i.plugin.name != plugin);
+            *list = list.iter().filter(|i| i.plugin.name != plugin).cloned().collect();
         }
     }
 
@@ -430,12 +486,7 @@ impl Plaza {
     /// carries the sequence of the community's last log entry (what the install has seen of
     /// the community at most), and an id unique to this host process and moment.
     pub(crate) fn host_event(&self, community: &str, kind: EventKind, timestamp_ms: Option<u64>) -> Event {
-        let count = {
-            let mut counts = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
-            let count = counts.entry(community.to_string()).or_insert(0);
-            *count += 1;
-            *count
-        };
+        let count = self.host_events.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let sequence = self.store.head(community).unwrap_or_else(|e| {
             tracing::error!("reading the log head of `{community}`: {e}");
             0
@@ -472,7 +523,7 @@ impl Plaza {
             )));
         }
         let community = event.meta.community.clone();
-        let installs = self.installs(&community)?;
+        let installs = self.shared_installs(&community)?;
         let mut event = event;
         let appended = self.append_events(std::slice::from_ref(&event))?[0];
         event.meta.sequence = appended.sequence;
@@ -485,7 +536,7 @@ impl Plaza {
             });
         }
         let mut invocations = Vec::new();
-        for install in &installs {
+        for install in installs.iter() {
             self.pump(install, event.meta.timestamp_ms, usize::MAX, &mut invocations)
                 .await?;
         }
@@ -519,33 +570,32 @@ impl Plaza {
         Ok(appended)
     }
 
-    fn breaker_record(&self, community: &str, plugin: &str) -> BreakerRecord {
-        let key = (community.to_string(), plugin.to_string());
-        let mut cache = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = cache.get(&key) {
-            return b.clone();
+    fn breaker_record(&self, install: &Install) -> BreakerRecord {
+        let mut cache = install.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(record) = cache.record() {
+            return record;
         }
+        let (community, plugin) = (&install.community, &install.plugin.name);
         let stored = self.store.breaker(community, plugin).unwrap_or_else(|e| {
             tracing::error!("reading the breaker of {plugin} in {community}: {e}");
             None
         });
         let record = stored.unwrap_or_default();
-        cache.insert(key, record.clone());
+        *cache = breaker::CachedBreaker::of(&record);
         record
     }
 
-    fn save_breaker(&self, community: &str, plugin: &str, record: BreakerRecord) {
+    fn save_breaker(&self, install: &Install, record: BreakerRecord) {
+        let (community, plugin) = (&install.community, &install.plugin.name);
         if let Err(e) = self.store.put_breaker(community, plugin, &record) {
             tracing::error!("saving the breaker of {plugin} in {community}: {e}");
         }
-        let mut cache = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert((community.to_string(), plugin.to_string()), record);
+        *install.breaker.lock().unwrap_or_else(|e| e.into_inner()) = breaker::CachedBreaker::of(&record);
     }
 
     /// Counts a failure (or a trial's success) towards the install's breaker, auditing changes.
     fn after_invocation(&self, install: &Install, report: &InvocationReport, now_ms: u64) {
-        let (community, plugin) = (&install.community, &install.plugin.name);
-        let mut record = self.breaker_record(community, plugin);
+        let mut record = self.breaker_record(install);
         let transition = if report.outcome.is_ok() {
             if record.state == BreakerState::Closed && record.recent_failures.is_empty() {
                 return;
@@ -554,7 +604,7 @@ impl Plaza {
         } else {
             breaker::record_failure(&mut record, now_ms, &self.breaker_settings)
         };
-        self.save_breaker(community, plugin, record.clone());
+        self.save_breaker(install, record.clone());
         match &transition {
             Some(breaker::Transition::Opened {
                 retry_at_ms,
@@ -610,8 +660,8 @@ impl Plaza {
 
     /// An install's circuit breaker, as the admin sees it.
     pub fn breaker_status(&self, community: &str, plugin: &str) -> Result<BreakerStatus> {
-        self.install_of(community, plugin)?;
-        let record = self.breaker_record(community, plugin);
+        let install = self.install_of(community, plugin)?;
+        let record = self.breaker_record(&install);
         Ok(BreakerStatus {
             state: record.state,
             recent_failures: record.recent_failures.len(),
@@ -624,7 +674,7 @@ impl Plaza {
     /// Closes an install's breaker (the admin's re-enable) and delivers its held events in order.
     pub async fn reset_breaker(&self, community: &str, plugin: &str) -> Result<Vec<InvocationReport>> {
         let install = self.install_of(community, plugin)?;
-        self.save_breaker(community, plugin, BreakerRecord::default());
+        self.save_breaker(&install, BreakerRecord::default());
         tracing::info!(plugin, community, "circuit breaker reset by the admin");
         self.audit_install(&install, "breaker-reset", "closed by admin; delivering held events");
         let mut reports = Vec::new();
@@ -669,14 +719,14 @@ impl Plaza {
         let mut current = message.clone();
         let mut invocations = Vec::new();
         let mut rewritten = false;
-        for install in self.installs(community)?.into_iter().filter(|i| i.enabled) {
+        for install in self.shared_installs(community)?.iter().filter(|i| i.enabled) {
             if !install.grants.snapshot().contains(Capability::ModerationReview) {
                 continue;
             }
             let event_id = format!("review:{}", message.message_id);
-            let span = invocation_span(&install, "review-message", &event_id, 1);
+            let span = invocation_span(install, "review-message", &event_id, 1);
             let shown = self.for_plugin(
-                &install,
+                install,
                 &Event {
                     meta: EventMeta {
                         id: event_id,
@@ -699,7 +749,7 @@ impl Plaza {
             let call = CallContext {
                 // The review hook answers within milliseconds: no outbound HTTP there.
                 http: None,
-                ..self.call_context(&install, &shown.meta.id, timestamp_ms)
+                ..self.call_context(install, &shown.meta.id, timestamp_ms)
             };
             let (cpu_ms, wall_ms) = (install.limits.review_cpu_ms, install.limits.review_wall_clock_ms);
             let mut execution = invoke::execute(
@@ -717,14 +767,14 @@ impl Plaza {
             if let Some(failure) = oversized_answer(&execution, install.limits.message_chars) {
                 execution.result = Err(failure);
             }
-            let (report, output) = self.finish(&install, "review-message", execution);
+            let (report, output) = self.finish(install, "review-message", execution);
             let failure = report
                 .outcome
                 .failure()
                 .map(|f| (f.reason.code(), format!("{}: {}", f.reason.code(), f.message)));
             invocations.push(report);
             if let Some((code, reason)) = failure {
-                self.after_invocation(&install, &invocations[invocations.len() - 1], timestamp_ms);
+                self.after_invocation(install, &invocations[invocations.len() - 1], timestamp_ms);
                 if self.review_fail_policy(community)? == ReviewFailPolicy::FailClosed {
                     tracing::warn!(reason = code, "review failed; the message is held (fail-closed)");
                     let plugin = install.plugin.name.clone();
@@ -841,7 +891,7 @@ impl Plaza {
     fn call_context(&self, install: &Install, event_id: &str, now_ms: u64) -> CallContext {
         CallContext {
             plugin: install.plugin.name.clone(),
-            community: install.community.clone(),
+            community: install.community.to_string(),
             event_id: event_id.to_string(),
             now_ms,
             grants: Arc::new(install.grants.clone()),
@@ -944,7 +994,7 @@ impl Plaza {
         };
         let report = InvocationReport {
             plugin: install.plugin.name.clone(),
-            community: install.community.clone(),
+            community: install.community.to_string(),
             event_id: state.call.event_id.clone(),
             event_type: event_type.to_string(),
             outcome,

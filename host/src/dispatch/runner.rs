@@ -88,7 +88,7 @@ impl OutboxSink for EmbeddedPlatform {
     }
 }
 
-type Key = (String, String);
+type Key = (Arc<str>, String);
 
 /// Waits for a change; a dropped sender never changes again (rather than waking at once,
 /// which would spin the scheduler).
@@ -166,7 +166,7 @@ impl Plaza {
             if let Err(e) = self.enqueue_due_timers(now) {
                 tracing::error!("firing due timers: {e}");
             }
-            let mut heads: HashMap<String, u64> = HashMap::new();
+            let mut heads: HashMap<Arc<str>, u64> = HashMap::new();
             let mut idle = true;
             for install in self.all_installs_in_order() {
                 let key = (install.community.clone(), install.plugin.name.clone());

@@ -220,7 +220,7 @@ pub async fn install(common: Common, args: InstallArgs) -> anyhow::Result<ExitCo
     let mut grants = GrantSet::none();
     for list in &args.grant {
         let parsed = if list.trim() == "all" {
-            requested.clone()
+            requested
         } else {
             GrantSet::parse_list(list)?
         };

@@ -87,7 +87,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let mut g = GrantSet::none();
         for list in &args.grant {
             let parsed = match list.trim() {
-                "all" => requested.clone(),
+                "all" => requested,
                 _ => GrantSet::parse_list(list).with_context(|| format!("--grant {list:?}"))?,
             };
             for cap in parsed.iter() {
@@ -126,7 +126,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if installed.insert(community.clone()) {
             plaza.ensure_community(&community)?;
             let report = plaza
-                .install(&community, plugin.clone(), grants.clone(), config.clone())
+                .install(&community, plugin.clone(), grants, config.clone())
                 .await?;
             out.invocation(&report);
         }
