@@ -21,6 +21,7 @@ pub mod memory;
 mod memory_admin;
 mod memory_log;
 pub mod postgres;
+mod recent;
 pub mod secrets;
 pub mod sqlite;
 
