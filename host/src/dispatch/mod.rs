@@ -880,8 +880,9 @@ impl Plaza {
             p
         });
         if !unseen.is_empty() {
+            let lost_before = pseudonym::lost_groups();
             match self.store.remember_pseudonyms(community, plugin, &unseen) {
-                Ok(()) => self.remembered.stored(community, plugin, &unseen),
+                Ok(()) => self.remembered.stored(community, plugin, &unseen, lost_before),
                 Err(e) => tracing::error!("remembering pseudonyms for {plugin} in {community}: {e:#}"),
             }
         }

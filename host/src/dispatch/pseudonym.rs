@@ -58,7 +58,8 @@ impl Pseudonyms {
 /// The pseudonyms this process already stored, by community, plugin and member, so the event
 /// path derives (SHA-256) and writes each one once rather than with every event. Bounded: it
 /// starts over past [`Self::MAX`] entries (a forgotten one is only derived and written again,
-/// which the store ignores).
+/// which the store ignores). The SQLite store writes them in the open delivery group, which a
+/// failed commit loses: once the store has lost a group, all of this is forgotten.
 #[derive(Default)]
 pub struct Remembered {
     stored: std::sync::Mutex<Stored>,
@@ -69,6 +70,13 @@ struct Stored {
     /// Community → plugin → member → pseudonym: nested so lookups borrow the ids.
     map: HashMap<String, HashMap<String, HashMap<String, String>>>,
     len: usize,
+    /// The store's lost groups ([`lost_groups`]) when these were known to be stored.
+    lost: u64,
+}
+
+/// How many groups of writes the stores of this process lost (see [`Remembered`]).
+pub fn lost_groups() -> u64 {
+    crate::storage::sqlite::lost_groups()
 }
 
 impl Remembered {
@@ -77,15 +85,35 @@ impl Remembered {
 
     /// The pseudonym stored for `member` of (community, plugin), if this process stored it.
     pub fn get(&self, community: &str, plugin: &str, member: &str) -> Option<String> {
-        let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        let lost = lost_groups();
+        if stored.lost != lost {
+            *stored = Stored {
+                lost,
+                ..Stored::default()
+            };
+        }
         stored.map.get(community)?.get(plugin)?.get(member).cloned()
     }
 
-    /// Marks (pseudonym, member) pairs as stored for (community, plugin).
-    pub fn stored(&self, community: &str, plugin: &str, pairs: &[(String, String)]) {
+    /// Marks (pseudonym, member) pairs as stored for (community, plugin) by a write that began
+    /// when the store had lost `lost_before` groups ([`lost_groups`]).
+    pub fn stored(&self, community: &str, plugin: &str, pairs: &[(String, String)], lost_before: u64) {
         let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        let lost = lost_groups();
+        if lost != lost_before || stored.lost != lost {
+            // The write may have been in a lost group: not known to be stored.
+            *stored = Stored {
+                lost,
+                ..Stored::default()
+            };
+            return;
+        }
         if stored.len + pairs.len() > Self::MAX {
-            *stored = Stored::default();
+            *stored = Stored {
+                lost,
+                ..Stored::default()
+            };
         }
         stored.len += pairs.len();
         let members = stored
@@ -101,7 +129,10 @@ impl Remembered {
 
     /// Forgets everything (an install was removed, and the store with it its pseudonyms).
     pub fn clear(&self) {
-        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = Stored::default();
+        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = Stored {
+            lost: lost_groups(),
+            ..Stored::default()
+        };
     }
 }
 
@@ -214,6 +245,18 @@ pub fn map_event(event: &Event, map: &mut dyn FnMut(&str) -> String) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_that_may_have_been_lost_is_not_remembered() {
+        let remembered = Remembered::default();
+        let pair = [("m-1".to_string(), "alice".to_string())];
+        remembered.stored("c", "poll", &pair, lost_groups());
+        assert_eq!(remembered.get("c", "poll", "alice").as_deref(), Some("m-1"));
+        // The store lost a group between the write and this mark (other tests may lose
+        // groups too, which only makes the memory forget more).
+        remembered.stored("c", "poll", &pair, lost_groups().wrapping_sub(1));
+        assert_eq!(remembered.get("c", "poll", "alice"), None);
+    }
 
     #[test]
     fn stable_per_plugin_and_community_and_distinct_across_them() {

@@ -21,6 +21,8 @@ mod schema;
 mod secrets;
 mod shared;
 
+pub use group::lost_groups;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -75,6 +77,7 @@ pub struct SqliteStore {
 }
 
 /// Why a database step failed, before it is described as a [`StoreError`].
+#[derive(Debug)]
 enum Fail {
     Sql(rusqlite::Error),
     /// A stored value that cannot be read back (bad JSON, unknown capability, ...).
@@ -850,7 +853,10 @@ impl CommunityStore for SqliteStore {
             return Ok(());
         }
         let doing = format!("remembering pseudonyms of plugin `{plugin}` in community `{community}`");
-        self.write(&doing, |conn| {
+        // With the delivery commits: a separate write would end their group (a COMMIT and,
+        // after it, commits alone) for each new member a plugin sees. Lost with the group,
+        // if it is, and stored again when its events are redelivered (see `lost_groups`).
+        self.write_grouped(&doing, |conn| {
             let mut stmt = conn.prepare_cached(
                 "INSERT OR REPLACE INTO pseudonyms (community, plugin, pseudonym, member) VALUES (?1, ?2, ?3, ?4)",
             )?;

@@ -18,6 +18,7 @@
 //! [`DeliveryLog::commit`]: crate::storage::log::DeliveryLog::commit
 //! [`DeliveryLog::flush_commits`]: crate::storage::log::DeliveryLog::flush_commits
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -32,19 +33,38 @@ pub const MAX_COMMITS: usize = 256;
 /// the write lock is held against other writers.
 pub const MAX_AGE: Duration = Duration::from_millis(20);
 
-/// After a group closes, commits run alone (each its own transaction, the write lock free
-/// between them) for this long: a group holds the lock across invocations, and another process
-/// sharing the database (a second host, `plaza` admin commands) must find it free now and then.
+/// Once groups have held the write lock for the group's maximum age in all, commits run alone
+/// (each its own transaction, the write lock free between them) for this long: a group holds
+/// the lock across invocations, and another process sharing the database (a second host,
+/// `plaza` admin commands) must find it free now and then. Short groups (a pump that stopped,
+/// the outbox read) do not each start a gap: alone commits cost several times a grouped one
+/// (a WAL append and the file locks each), and a gap after every group made a fifth of a hot
+/// install's commits alone.
 pub const GAP: Duration = Duration::from_millis(5);
+
+/// Groups rolled back after they were written, in this process: their commits are gone.
+static LOST_GROUPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many open groups this process has lost (rolled back when their `COMMIT` failed): what
+/// it remembers having written since may be gone (see `Remembered` pseudonyms).
+pub fn lost_groups() -> u64 {
+    LOST_GROUPS.load(Ordering::Acquire)
+}
 
 /// The connection and its open group, if any.
 pub struct Db {
     pub conn: Connection,
     group: Option<Group>,
+    /// When the last gap began.
+    gap_from: Option<Instant>,
     /// When the last group closed.
     closed: Option<Instant>,
-    /// Oldest the group gets.
+    /// How long groups have held the write lock since the lock was last free for a gap.
+    held: Duration,
+    /// Oldest the group gets, and how long groups hold the lock in all before a gap.
     max_age: Duration,
+    /// How long commits run alone in a gap ([`GAP`]).
+    gap: Duration,
 }
 
 struct Group {
@@ -57,8 +77,11 @@ impl Db {
         Db {
             conn,
             group: None,
+            gap_from: None,
             closed: None,
+            held: Duration::ZERO,
             max_age,
+            gap: GAP,
         }
     }
 
@@ -74,10 +97,10 @@ impl Db {
     }
 
     /// Runs `f` as one delivery commit inside the open group (opening one if needed, or alone
-    /// within [`GAP`] of the last group); `f`'s changes are undone alone when it fails. Commits
+    /// during a gap, see [`GAP`]); `f`'s changes are undone alone when it fails. Commits
     /// the group when it is full or old.
     pub fn grouped<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, Fail> {
-        let alone = self.group.is_none() && self.closed.is_some_and(|at| at.elapsed() < GAP);
+        let alone = self.group.is_none() && self.gap_from.is_some_and(|at| at.elapsed() < self.gap);
         if self.group.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.group = Some(Group {
@@ -119,12 +142,26 @@ impl Db {
     /// Commits the open group, if any. When that fails the group is rolled back: its events are
     /// delivered again, as after a crash.
     pub fn flush(&mut self) -> Result<(), Fail> {
-        if self.group.take().is_none() {
+        let Some(group) = self.group.take() else {
             return Ok(());
+        };
+        let now = Instant::now();
+        // The lock was free for a gap's length since the last group: others had their turn.
+        if self
+            .closed
+            .is_some_and(|at| group.opened.saturating_duration_since(at) >= self.gap)
+        {
+            self.held = Duration::ZERO;
         }
-        self.closed = Some(Instant::now());
+        self.held += now.saturating_duration_since(group.opened);
+        self.closed = Some(now);
+        if self.held >= self.max_age {
+            self.gap_from = Some(now);
+            self.held = Duration::ZERO;
+        }
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");
+            LOST_GROUPS.fetch_add(1, Ordering::AcqRel);
             return Err(e.into());
         }
         Ok(())
@@ -134,6 +171,80 @@ impl Db {
     fn abandon(&mut self) {
         if self.group.take().is_some() {
             let _ = self.conn.execute_batch("ROLLBACK");
+            LOST_GROUPS.fetch_add(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(max_age: Duration, gap: Duration) -> Db {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let mut db = Db::new(conn, max_age);
+        db.gap = gap;
+        db
+    }
+
+    fn commit(db: &mut Db) {
+        db.grouped(|conn| Ok(conn.execute("INSERT INTO t VALUES (1)", [])?))
+            .unwrap();
+    }
+
+    #[test]
+    fn short_groups_do_not_each_start_a_gap() {
+        let mut db = db(Duration::from_secs(3600), Duration::from_secs(3600));
+        for _ in 0..3 {
+            commit(&mut db);
+            assert!(db.in_group());
+            // A pump stopping or the outbox being read closes the group early.
+            db.flush().unwrap();
+        }
+        commit(&mut db);
+        assert!(
+            db.in_group(),
+            "a group closed early must not make the next commit run alone"
+        );
+    }
+
+    #[test]
+    fn groups_that_held_the_lock_for_their_age_are_followed_by_alone_commits() {
+        // Every group is "old" at once: the first flush owes the other writers a gap.
+        let mut db = db(Duration::ZERO, Duration::from_secs(3600));
+        commit(&mut db);
+        assert!(!db.in_group(), "a group of its maximum age commits at once");
+        for _ in 0..3 {
+            commit(&mut db);
+            assert!(
+                !db.in_group(),
+                "commits in the gap run alone, the write lock free between them"
+            );
+        }
+        let rows: i64 = db.conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 4);
+    }
+
+    #[test]
+    fn a_group_whose_commit_fails_is_rolled_back_and_counted_as_lost() {
+        let mut db = db(Duration::from_secs(3600), Duration::from_secs(3600));
+        // A deferred foreign key fails at COMMIT, not in the delivery commit's savepoint.
+        db.conn
+            .execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .unwrap();
+        commit(&mut db);
+        db.grouped(|conn| Ok(conn.execute("INSERT INTO child VALUES (7)", [])?))
+            .unwrap();
+        let lost_before = lost_groups();
+        assert!(db.flush().is_err());
+        assert!(lost_groups() > lost_before);
+        assert!(!db.in_group());
+        let rows: i64 = db.conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0, "the whole group is gone, its first commit too");
     }
 }
