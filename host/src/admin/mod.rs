@@ -144,6 +144,13 @@ impl Plaza {
         let mut fresh: std::collections::BTreeMap<Arc<str>, Vec<Install>> = std::collections::BTreeMap::new();
         for community in self.store.communities()? {
             let id: Arc<str> = community.id.as_str().into();
+            // The cached list, taken once per community rather than once per install.
+            let cached = self
+                .installs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .cloned();
             for record in self.store.installs(&community.id)? {
                 let mut digests = vec![record.digest.clone()];
                 digests.extend(record.pending.as_ref().map(|p| p.digest.clone()));
@@ -160,10 +167,13 @@ impl Plaza {
                     .map(|p| Box::new((loaded[&p.digest].clone(), p.clone())));
                 self.store.init_cursor(&community.id, &record.plugin_id)?;
                 let mut install = self.install_from(id.clone(), record, plugin, pending);
-                if let Ok(current) = self.install_of(&install.community, &install.plugin.name) {
+                let current = cached
+                    .as_deref()
+                    .and_then(|list| list.iter().find(|i| i.plugin.name == install.plugin.name));
+                if let Some(current) = current {
                     current.grants.set(install.grants.snapshot());
-                    install.grants = current.grants;
-                    install.breaker = current.breaker;
+                    install.grants = current.grants.clone();
+                    install.breaker = current.breaker.clone();
                 }
                 fresh.entry(id.clone()).or_default().push(install);
             }

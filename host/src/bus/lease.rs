@@ -209,17 +209,16 @@ impl Leases {
     pub async fn renew(&self, held: Held) -> Result<Option<Held>, BusError> {
         let value = bytes::Bytes::from(self.node_id.clone());
         let what = || format!("renewing lease {}", key(held.partition));
-        let update = self.leases.update(key(held.partition), value, held.revision);
-        match tokio::time::timeout(self.call_limit, update).await {
-            Ok(Ok(revision)) => Ok(Some(Held { revision, ..held })),
-            Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-            Ok(Err(e)) => Err(BusError::nats(&self.url, what(), e)),
-            Err(_) => Err(BusError::nats(
-                &self.url,
-                what(),
-                format!("no answer within {} ms", self.call_limit.as_millis()),
-            )),
-        }
+        let update = async {
+            match self.leases.update(key(held.partition), value, held.revision).await {
+                Ok(revision) => Ok(Some(revision)),
+                // Another node took it over: not an error, the lease is simply lost.
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let revision = self.bounded(what, update).await?;
+        Ok(revision.map(|revision| Held { revision, ..held }))
     }
 
     /// Gives a lease up (after its consumer stopped), so another node takes it at once.

@@ -47,26 +47,6 @@ pub enum PumpStop {
 }
 
 impl Plaza {
-    /// The lock that keeps one pump per install in this process.
-    fn pump_lock(&self, community: &str, plugin: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.pump_locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks
-            .entry((community.to_string(), plugin.to_string()))
-            .or_default()
-            .clone()
-    }
-
-    /// Drops the install's pump lock from the map once no pump holds or waits for it, so the
-    /// map holds the installs being pumped, not every install ever pumped.
-    fn release_pump_lock(&self, community: &str, plugin: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        let mut locks = self.pump_locks.lock().unwrap_or_else(|e| e.into_inner());
-        // Others take a reference only from the map, under this mutex: two (the map's and
-        // ours) means nobody else has it.
-        if Arc::strong_count(&lock) == 2 {
-            locks.remove(&(community.to_string(), plugin.to_string()));
-        }
-    }
-
     /// The event `install` receives for a log entry, if any (borrowed from the entry unless
     /// routing changed it).
     fn receives<'a>(install: &Install, entry: &'a LogEntry) -> Option<Cow<'a, Event>> {
@@ -88,13 +68,13 @@ impl Plaza {
         budget: usize,
         reports: &mut Vec<InvocationReport>,
     ) -> Result<PumpStop> {
-        let lock = self.pump_lock(&install.community, &install.plugin.name);
-        let one_pump = lock.lock().await;
+        let claim = self.pump_locks.claim(&install.community, &install.plugin.name);
+        let one_pump = claim.lock().await;
         let stop = self.pump_turn(install, reports, now_ms, budget).await;
         // What the runner and the outbox see next is committed.
         let flushed = self.store.flush_commits();
         drop(one_pump);
-        self.release_pump_lock(&install.community, &install.plugin.name, lock);
+        drop(claim);
         flushed?;
         stop
     }

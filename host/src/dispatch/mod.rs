@@ -9,6 +9,7 @@ pub mod breaker;
 mod delivery;
 mod intake;
 pub mod pseudonym;
+mod pump_lock;
 pub mod retry;
 pub(crate) mod routing;
 pub mod runner;
@@ -162,9 +163,6 @@ pub struct IngestReport {
     pub dispatch: Option<DispatchReport>,
 }
 
-/// Held while an install's log is being delivered: one pump per install in a process.
-type PumpLock = Arc<tokio::sync::Mutex<()>>;
-
 /// A Plaza host: the runtime, the store, and the installs it serves.
 pub struct Plaza {
     pub(crate) runtime: Runtime,
@@ -185,7 +183,7 @@ pub struct Plaza {
     breaker_settings: BreakerSettings,
     pub(crate) review_policies: RwLock<HashMap<String, ReviewFailPolicy>>,
     retry: RetryPolicy,
-    pump_locks: Mutex<HashMap<(String, String), PumpLock>>,
+    pump_locks: pump_lock::PumpLocks,
     /// Wakes background delivery when events are appended.
     new_events: tokio::sync::Notify,
     /// Set while background delivery shuts down: pumps stop after their current invocation.
@@ -270,7 +268,7 @@ impl Plaza {
             breaker_settings: config.breaker,
             review_policies: RwLock::new(HashMap::new()),
             retry: config.retry,
-            pump_locks: Mutex::new(HashMap::new()),
+            pump_locks: pump_lock::PumpLocks::default(),
             new_events: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             seen_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
