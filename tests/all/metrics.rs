@@ -460,6 +460,9 @@ async fn log_lines_carry_the_invocation_span_and_keep_message_texts_out_of_info(
         .finish();
     // This test runs on one thread (tokio's current-thread runtime), guests included.
     let _logs = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have registered a call site (the dead-letter warning) while
+    // only subscribers uninterested in it existed; its cached interest would hide it here.
+    tracing::callsite::rebuild_interest_cache();
 
     let mut ev = Events::new(C);
     let joined = ev.joined("alice");

@@ -76,14 +76,18 @@ impl Plaza {
                 event.kind.type_name()
             )));
         }
-        self.installs(&community)?;
+        let installs = self.shared_installs(&community)?;
+        let EventKind::MessagePosted(message) = &event.kind else {
+            return Ok(Screened::Append(event));
+        };
+        // Without a reviewer the append alone finds a duplicate: no lookup of its own.
+        if !installs.iter().any(|install| install.reviews()) {
+            return Ok(Screened::Append(event));
+        }
         if let Some(sequence) = self.store.find(&community, &event.meta.id)? {
             self.metrics.event_duplicate(&community);
             return Ok(Screened::Answer(Acceptance::Duplicate { sequence }));
         }
-        let EventKind::MessagePosted(message) = &event.kind else {
-            return Ok(Screened::Append(event));
-        };
         let review = self.review(&community, message, event.meta.timestamp_ms).await?;
         match review.decision {
             ReviewDecision::Allow => {}

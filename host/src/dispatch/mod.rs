@@ -102,6 +102,11 @@ pub struct Install {
 }
 
 impl Install {
+    /// Whether it reviews new messages: enabled and granted `moderation:review`.
+    pub fn reviews(&self) -> bool {
+        self.enabled && self.grants.snapshot().contains(Capability::ModerationReview)
+    }
+
     /// Shares the one copy of "no overrides" between installs.
     pub fn shared_overrides(overrides: LimitOverrides) -> Arc<LimitOverrides> {
         static NONE: std::sync::LazyLock<Arc<LimitOverrides>> = std::sync::LazyLock::new(Arc::default);
@@ -717,8 +722,8 @@ impl Plaza {
         let mut current = message.clone();
         let mut invocations = Vec::new();
         let mut rewritten = false;
-        for install in self.shared_installs(community)?.iter().filter(|i| i.enabled) {
-            if !install.grants.snapshot().contains(Capability::ModerationReview) {
+        for install in self.shared_installs(community)?.iter() {
+            if !install.reviews() {
                 continue;
             }
             let event_id = format!("review:{}", message.message_id);

@@ -74,6 +74,16 @@ struct Stored {
     lost: u64,
 }
 
+impl Stored {
+    /// Nothing remembered, as of `lost` lost groups.
+    fn empty(lost: u64) -> Self {
+        Stored {
+            lost,
+            ..Stored::default()
+        }
+    }
+}
+
 /// How many groups of writes the stores of this process lost (see [`Remembered`]).
 pub fn lost_groups() -> u64 {
     crate::storage::sqlite::lost_groups()
@@ -88,10 +98,7 @@ impl Remembered {
         let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
         let lost = lost_groups();
         if stored.lost != lost {
-            *stored = Stored {
-                lost,
-                ..Stored::default()
-            };
+            *stored = Stored::empty(lost);
         }
         stored.map.get(community)?.get(plugin)?.get(member).cloned()
     }
@@ -101,19 +108,14 @@ impl Remembered {
     pub fn stored(&self, community: &str, plugin: &str, pairs: &[(String, String)], lost_before: u64) {
         let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
         let lost = lost_groups();
-        if lost != lost_before || stored.lost != lost {
+        if lost != lost_before {
             // The write may have been in a lost group: not known to be stored.
-            *stored = Stored {
-                lost,
-                ..Stored::default()
-            };
+            *stored = Stored::empty(lost);
             return;
         }
-        if stored.len + pairs.len() > Self::MAX {
-            *stored = Stored {
-                lost,
-                ..Stored::default()
-            };
+        // A loss nobody noticed yet voids what was remembered before it, not this write.
+        if stored.lost != lost || stored.len + pairs.len() > Self::MAX {
+            *stored = Stored::empty(lost);
         }
         stored.len += pairs.len();
         let members = stored
@@ -129,10 +131,7 @@ impl Remembered {
 
     /// Forgets everything (an install was removed, and the store with it its pseudonyms).
     pub fn clear(&self) {
-        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = Stored {
-            lost: lost_groups(),
-            ..Stored::default()
-        };
+        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = Stored::empty(lost_groups());
     }
 }
 
@@ -256,6 +255,19 @@ mod tests {
         // groups too, which only makes the memory forget more).
         remembered.stored("c", "poll", &pair, lost_groups().wrapping_sub(1));
         assert_eq!(remembered.get("c", "poll", "alice"), None);
+    }
+
+    #[test]
+    fn a_write_after_an_unnoticed_loss_is_kept_and_older_ones_forgotten() {
+        let remembered = Remembered::default();
+        let alice = [("m-1".to_string(), "alice".to_string())];
+        let bob = [("m-2".to_string(), "bob".to_string())];
+        remembered.stored("c", "poll", &alice, lost_groups());
+        // As if a group was lost after alice's write and before bob's began.
+        remembered.stored.lock().unwrap().lost = lost_groups().wrapping_sub(1);
+        remembered.stored("c", "poll", &bob, lost_groups());
+        assert_eq!(remembered.get("c", "poll", "alice"), None);
+        assert_eq!(remembered.get("c", "poll", "bob").as_deref(), Some("m-2"));
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub const MAX_AGE: Duration = Duration::from_millis(20);
 /// install's commits alone.
 pub const GAP: Duration = Duration::from_millis(5);
 
-/// Groups rolled back after they were written, in this process: their commits are gone.
+/// Groups rolled back after they were written, in this process: their commits are gone. An
+/// alone commit whose `COMMIT` fails is not counted: its caller gets the error.
 static LOST_GROUPS: AtomicU64 = AtomicU64::new(0);
 
 /// How many open groups this process has lost (rolled back when their `COMMIT` failed): what

@@ -7,6 +7,8 @@
 //! group and a power loss may undo the last groups; their events are then delivered again, and
 //! the outbox's idempotency keys let the platform drop what it already carried out.
 
+use std::collections::hash_map::{Entry, HashMap};
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{append_audit_in, apply_action, from_db, from_json, observe_in, sql_limit, timer_fired_in, to_db, to_json};
@@ -37,54 +39,77 @@ fn find_in(conn: &Connection, community: &str, dedupe_key: &str) -> Result<Optio
     Ok(found.map(from_db))
 }
 
-/// Appends one entry inside the caller's transaction (observing the event).
-fn append_in(conn: &Connection, entry: &NewEntry, now_ms: u64) -> Result<Appended, Fail> {
-    let community = entry.event.meta.community.as_str();
-    if let Some(sequence) = find_in(conn, community, &entry.dedupe_key)? {
-        return Ok(Appended {
-            sequence,
-            duplicate: true,
-        });
-    }
-    let sequence = head_in(conn, community)? + 1;
-    let mut event = entry.event.clone();
-    event.meta.sequence = sequence;
+/// The JSON an entry's event is logged as, made before the write lock is taken. It carries
+/// the event's sequence as given: the `sequence` column is the truth.
+fn encode_entry(entry: &NewEntry) -> Result<String, Fail> {
     // Refused input, not a damaged database.
-    let json = encode_event(&event).map_err(|e| {
+    encode_event(&entry.event).map_err(|e| {
         Fail::Store(StoreError::Db {
             doing: format!(
-                "appending event `{}` to the log of community `{community}`",
-                event.meta.id
+                "appending event `{}` to the log of community `{}`",
+                entry.event.meta.id, entry.event.meta.community
             ),
             reason: format!("the event cannot be logged: {e}"),
         })
-    })?;
-    // Targeted entries (timer firings, replays) are not news about the community: a replayed
-    // `member-joined` must not re-add a member who has left since.
-    if entry.target.is_none() {
-        observe_in(conn, &event)?;
+    })
+}
+
+/// Appends entries, their events encoded as `texts` ([`encode_entry`]), inside the caller's
+/// transaction (observing each event). Each community's head is read and written once per
+/// call, not per entry: the batch holds the write lock meanwhile.
+fn append_in(conn: &Connection, entries: &[NewEntry], texts: &[String], now_ms: u64) -> Result<Vec<Appended>, Fail> {
+    let mut heads: HashMap<&str, u64> = HashMap::new();
+    let mut appended = Vec::with_capacity(entries.len());
+    for (entry, json) in entries.iter().zip(texts) {
+        let community = entry.event.meta.community.as_str();
+        if let Some(sequence) = find_in(conn, community, &entry.dedupe_key)? {
+            appended.push(Appended {
+                sequence,
+                duplicate: true,
+            });
+            continue;
+        }
+        let head = match heads.entry(community) {
+            Entry::Occupied(head) => head.into_mut(),
+            Entry::Vacant(head) => head.insert(head_in(conn, community)?),
+        };
+        *head += 1;
+        let sequence = *head;
+        // Targeted entries (timer firings, replays) are not news about the community: a
+        // replayed `member-joined` must not re-add a member who has left since.
+        if entry.target.is_none() {
+            observe_in(conn, &entry.event)?;
+        }
+        conn.prepare_cached(
+            "INSERT INTO event_log (community, sequence, dedupe_key, target, event, accepted_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            community,
+            to_db(sequence),
+            entry.dedupe_key,
+            entry.target,
+            json,
+            to_db(now_ms)
+        ])?;
+        appended.push(Appended {
+            sequence,
+            duplicate: false,
+        });
     }
-    conn.prepare_cached(
-        "INSERT INTO event_log (community, sequence, dedupe_key, target, event, accepted_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        community,
-        to_db(sequence),
-        entry.dedupe_key,
-        entry.target,
-        json,
-        to_db(now_ms)
-    ])?;
-    conn.prepare_cached(
+    let mut set_head = conn.prepare_cached(
         "INSERT INTO log_heads (community, head) VALUES (?1, ?2)
          ON CONFLICT (community) DO UPDATE SET head = excluded.head",
-    )?
-    .execute(params![community, to_db(sequence)])?;
-    Ok(Appended {
-        sequence,
-        duplicate: false,
-    })
+    )?;
+    for (community, head) in heads {
+        set_head.execute(params![community, to_db(head)])?;
+    }
+    Ok(appended)
+}
+
+/// The answer for the one entry appended.
+fn one(appended: Vec<Appended>) -> Appended {
+    appended.into_iter().next().expect("one entry, one answer")
 }
 
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<(String, i64, String, Option<String>, String, i64)> {
@@ -174,9 +199,13 @@ impl DeliveryLog for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        self.write_durable(&format!("appending {} events to the log", entries.len()), |conn| {
-            entries.iter().map(|entry| append_in(conn, entry, now_ms)).collect()
-        })
+        let doing = format!("appending {} events to the log", entries.len());
+        let texts = entries
+            .iter()
+            .map(encode_entry)
+            .collect::<Result<Vec<_>, Fail>>()
+            .map_err(|e| self.describe(&doing, e))?;
+        self.write_durable(&doing, |conn| append_in(conn, entries, &texts, now_ms))
     }
 
     fn find(&self, community: &str, dedupe_key: &str) -> Result<Option<u64>, StoreError> {
@@ -189,31 +218,33 @@ impl DeliveryLog for SqliteStore {
             // No sequence gets that far (and it would not compare as unsigned).
             return Ok(Vec::new());
         }
-        self.read(&doing, |conn| {
-            let rows = conn
+        let rows = self.read(&doing, |conn| {
+            Ok(conn
                 .prepare_cached(
                     "SELECT community, sequence, dedupe_key, target, event, accepted_ms FROM event_log
                      WHERE community = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3",
                 )?
                 .query_map(params![community, to_db(after), sql_limit(limit)], entry_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(|(community, sequence, dedupe_key, target, event, accepted_ms)| {
-                    let mut event = decode_event(&event)
-                        .map_err(|e| Fail::Data(format!("log entry {sequence} of `{community}`: {e}")))?;
-                    // The column is the truth (entries migrated from version 2 carry their old one).
-                    event.meta.sequence = from_db(sequence);
-                    Ok(LogEntry {
-                        community,
-                        sequence: from_db(sequence),
-                        dedupe_key,
-                        target,
-                        event,
-                        accepted_ms: from_db(accepted_ms),
-                    })
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        // Decoded after the connection is free for the other pumps' commits.
+        rows.into_iter()
+            .map(|(community, sequence, dedupe_key, target, event, accepted_ms)| {
+                let mut event = decode_event(&event)
+                    .map_err(|e| Fail::Data(format!("log entry {sequence} of `{community}`: {e}")))?;
+                // The column is the truth (entries migrated from version 2 carry their old one).
+                event.meta.sequence = from_db(sequence);
+                Ok(LogEntry {
+                    community,
+                    sequence: from_db(sequence),
+                    dedupe_key,
+                    target,
+                    event,
+                    accepted_ms: from_db(accepted_ms),
                 })
-                .collect()
-        })
+            })
+            .collect::<Result<_, Fail>>()
+            .map_err(|e| self.describe(&doing, e))
     }
 
     fn head(&self, community: &str) -> Result<u64, StoreError> {
@@ -260,6 +291,12 @@ impl DeliveryLog for SqliteStore {
             "committing event `{}` (sequence {}) for plugin `{plugin}` in community `{community}`",
             commit.event_id, commit.to
         );
+        // Encoded before the connection is taken, so other pumps' commits go on meanwhile.
+        let outbox = outbox_entries(commit)
+            .into_iter()
+            .map(|entry| Ok((to_json(&entry.action)?, entry)))
+            .collect::<Result<Vec<_>, Fail>>()
+            .map_err(|e| self.describe(&doing, e))?;
         self.write_grouped(&doing, |conn| {
             if !move_cursor_in(conn, community, plugin, commit.from, commit.to)? {
                 return Ok(false);
@@ -271,12 +308,12 @@ impl DeliveryLog for SqliteStore {
                 "INSERT INTO outbox (key, community, plugin, action, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (key) DO NOTHING",
             )?;
-            for entry in outbox_entries(commit) {
+            for (action, entry) in &outbox {
                 insert.execute(params![
                     entry.key,
                     entry.community,
                     entry.plugin,
-                    to_json(&entry.action)?,
+                    action,
                     to_db(entry.created_ms)
                 ])?;
             }
@@ -398,7 +435,8 @@ impl DeliveryLog for SqliteStore {
                 dedupe_key: format!("replay:{id}"),
                 target: Some(letter.plugin),
             };
-            let appended = append_in(conn, &entry, now_ms)?;
+            let text = encode_entry(&entry)?;
+            let appended = one(append_in(conn, std::slice::from_ref(&entry), &[text], now_ms)?);
             conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?
                 .execute(params![to_db(id)])?;
             Ok(appended)
@@ -410,8 +448,9 @@ impl DeliveryLog for SqliteStore {
             "firing timer `{}` of plugin `{}` in community `{}`",
             timer.timer_id, timer.plugin, timer.community
         );
+        let text = [encode_entry(entry).map_err(|e| self.describe(&doing, e))?];
         self.write_durable(&doing, |conn| {
-            let appended = append_in(conn, entry, now_ms)?;
+            let appended = one(append_in(conn, std::slice::from_ref(entry), &text, now_ms)?);
             timer_fired_in(conn, &timer.timer_id)?;
             Ok(appended)
         })
@@ -420,15 +459,19 @@ impl DeliveryLog for SqliteStore {
     fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         // The platform is only told what is committed.
         self.flush()?;
-        self.read("reading the outbox", |conn| {
-            let rows = conn
+        let rows = self.read("reading the outbox", |conn| {
+            Ok(conn
                 .prepare_cached(&format!(
                     "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered_ms IS NULL ORDER BY position LIMIT ?1"
                 ))?
                 .query_map(params![sql_limit(limit)], outbox_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(outbox_entry).collect()
-        })
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        // Decoded after the connection is free for the pumps' commits.
+        rows.into_iter()
+            .map(outbox_entry)
+            .collect::<Result<_, Fail>>()
+            .map_err(|e| self.describe("reading the outbox", e))
     }
 
     fn outbox_delivered(&self, keys: &[String], now_ms: u64) -> Result<(), StoreError> {
