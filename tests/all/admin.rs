@@ -8,6 +8,17 @@ use plaza_host::{Capability, GrantSet, Plaza, PlazaConfig, PlazaError};
 
 use crate::common::*;
 
+/// A host over its data directory (the SQLite store), sharing the tests' compile cache.
+fn on_disk() -> PlazaConfig {
+    PlazaConfig {
+        engine: plaza_host::engine::EngineSettings {
+            cache_dir: Some(cache_dir()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 fn kinds(plaza: &Plaza, community: &str) -> Vec<(String, Option<String>)> {
     let query = AuditQuery {
         community: Some(community.into()),
@@ -285,15 +296,8 @@ async fn config_is_checked_against_the_schema_and_defaults_apply() {
 #[tokio::test]
 async fn disable_stops_delivery_and_the_store_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = || PlazaConfig {
-        engine: plaza_host::engine::EngineSettings {
-            cache_dir: Some(cache_dir()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     {
-        let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+        let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
         let probe = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
         plaza.create_community("c").unwrap();
         plaza
@@ -318,7 +322,7 @@ async fn disable_stops_delivery_and_the_store_survives_a_restart() {
             .invocations
             .is_empty());
     }
-    let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
     let install = plaza.installs("c").unwrap().remove(0);
     assert!(!install.enabled);
     assert_eq!(
@@ -331,7 +335,7 @@ async fn disable_stops_delivery_and_the_store_survives_a_restart() {
     );
     let pseudonym_before = plaza.pseudonym_of("c", "probe", "alice");
     drop(plaza);
-    let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
     assert_eq!(
         plaza.pseudonym_of("c", "probe", "alice"),
         pseudonym_before,
@@ -438,21 +442,14 @@ async fn an_admin_can_tighten_the_message_budget_of_an_install() {
 #[tokio::test]
 async fn reopening_loads_each_package_once_for_all_its_installs() {
     let dir = tempfile::tempdir().unwrap();
-    let config = || PlazaConfig {
-        engine: plaza_host::engine::EngineSettings {
-            cache_dir: Some(cache_dir()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     {
-        let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+        let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
         let poll = load_sample(&plaza, plaza_tests::POLL, "poll").await;
         for c in ["a", "b", "c"] {
             community_with(&plaza, c, &poll, "commands").await;
         }
     }
-    let plaza = Plaza::open(dir.path(), config()).await.unwrap();
+    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
     let a = plaza.installs("a").unwrap().remove(0).plugin;
     for c in ["b", "c"] {
         assert!(
@@ -547,4 +544,43 @@ async fn install_many_installs_all_or_none_and_routes_predicts_dispatch() {
         plaza.community("nowhere"),
         Err(PlazaError::NoSuchCommunity(_))
     ));
+}
+
+#[tokio::test]
+async fn an_admin_change_whose_audit_entry_cannot_be_written_is_not_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
+    let probe = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
+    plaza.create_community("c").unwrap();
+    plaza
+        .install("c", probe, GrantSet::parse_list("commands").unwrap(), Vec::new())
+        .await
+        .unwrap();
+    // A second connection to the database makes every audit insert fail.
+    let db = rusqlite::Connection::open(dir.path().join(plaza_host::storage::sqlite::DB_FILE_NAME)).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+    )
+    .unwrap();
+
+    let refused = plaza.grant("c", "probe", &[Capability::StorageKv]).unwrap_err();
+    assert!(refused.to_string().contains("audit refused"), "{refused}");
+    let kv = |plaza: &Plaza| {
+        plaza.installs("c").unwrap()[0]
+            .grants
+            .snapshot()
+            .contains(Capability::StorageKv)
+    };
+    assert!(!kv(&plaza), "the host does not apply the change");
+    db.execute_batch("DROP TRIGGER refuse_audit").unwrap();
+    drop(plaza);
+    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
+    assert!(!kv(&plaza), "nor does the store keep it");
+    assert!(!kinds(&plaza, "c").contains(&("grant".into(), Some("storage:kv".into()))));
+
+    // Once the audit log takes entries again, the same change is applied and audited.
+    plaza.grant("c", "probe", &[Capability::StorageKv]).unwrap();
+    assert!(kv(&plaza));
+    assert!(kinds(&plaza, "c").contains(&("grant".into(), Some("storage:kv".into()))));
 }

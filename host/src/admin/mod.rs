@@ -244,12 +244,15 @@ impl Plaza {
     }
 
     /// Writes the install to the store, then to the live view.
-    fn save_install(&self, install: Install) -> Result<()> {
+    /// Saves an admin change to an install together with its audit entries: both are written
+    /// or neither is, so the audit log never misses a change that took effect.
+    fn save_install(&self, install: Install, audit: &[AuditEntry]) -> Result<()> {
         let installed_ms = self
             .store
             .install(&install.community, &install.plugin.name)?
             .map_or_else(now_ms, |r| r.installed_ms);
-        self.store.put_install(&self.record_of(&install, installed_ms))?;
+        self.store
+            .put_installs(&[self.record_of(&install, installed_ms)], audit)?;
         // Keep the same LiveGrants handle so running invocations see the change.
         if let Ok(current) = self.install_of(&install.community, &install.plugin.name) {
             current.grants.set(install.grants.snapshot());
@@ -261,6 +264,17 @@ impl Plaza {
             self.cache_install(install);
         }
         Ok(())
+    }
+
+    /// Replaces an install's grants, with the audit entries saying what changed.
+    fn save_grants(&self, install: &Install, grants: GrantSet, audit: &[AuditEntry]) -> Result<()> {
+        self.save_install(
+            Install {
+                grants: LiveGrants::new(grants),
+                ..install.clone()
+            },
+            audit,
+        )
     }
 
     /// Writes the plugin's package to the store unless this host already did (packages are
@@ -290,9 +304,8 @@ impl Plaza {
         outcome: &str,
         detail: String,
     ) -> Result<()> {
-        let capability = capability.map(|c| c.name());
         self.store
-            .append_audit(&[Plaza::audit_entry(install, kind, capability, outcome, detail)])?;
+            .append_audit(&[admin_entry(install, kind, capability, outcome, detail)])?;
         Ok(())
     }
 
@@ -468,13 +481,8 @@ impl Plaza {
         for cap in added.iter() {
             grants.insert(cap);
         }
-        self.save_install(Install {
-            grants: LiveGrants::new(grants),
-            ..install.clone()
-        })?;
-        for cap in added.iter() {
-            self.audit(&install, "grant", Some(cap), "ok", "granted by admin".into())?;
-        }
+        let audit: Vec<AuditEntry> = added.iter().map(|cap| granted(&install, cap)).collect();
+        self.save_grants(&install, grants, &audit)?;
         Ok(grants)
     }
 
@@ -485,13 +493,8 @@ impl Plaza {
         for cap in caps {
             grants.remove(*cap);
         }
-        self.save_install(Install {
-            grants: LiveGrants::new(grants),
-            ..install.clone()
-        })?;
-        for cap in caps {
-            self.audit(&install, "revoke", Some(*cap), "ok", "revoked by admin".into())?;
-        }
+        let audit: Vec<AuditEntry> = caps.iter().map(|cap| revoked(&install, *cap)).collect();
+        self.save_grants(&install, grants, &audit)?;
         Ok(grants)
     }
 
@@ -500,17 +503,18 @@ impl Plaza {
         let install = self.install_of(community, plugin)?;
         let before = install.grants.snapshot();
         self.check_requested(community, &install.plugin, &grants)?;
-        self.save_install(Install {
-            grants: LiveGrants::new(grants),
-            ..install.clone()
-        })?;
-        for cap in grants.iter().filter(|c| !before.contains(*c)) {
-            self.audit(&install, "grant", Some(cap), "ok", "granted by admin".into())?;
-        }
-        for cap in before.iter().filter(|c| !grants.contains(*c)) {
-            self.audit(&install, "revoke", Some(cap), "ok", "revoked by admin".into())?;
-        }
-        Ok(())
+        let audit: Vec<AuditEntry> = grants
+            .iter()
+            .filter(|c| !before.contains(*c))
+            .map(|cap| granted(&install, cap))
+            .chain(
+                before
+                    .iter()
+                    .filter(|c| !grants.contains(*c))
+                    .map(|cap| revoked(&install, cap)),
+            )
+            .collect();
+        self.save_grants(&install, grants, &audit)
     }
 
     /// Turns delivery to an install on or off (the kill switch). Events that arrive while it is disabled are not for it:
@@ -522,12 +526,14 @@ impl Plaza {
             let head = self.store.head(community)?;
             self.store.skip(community, plugin, cursor.sequence, head)?;
         }
-        self.save_install(Install {
-            enabled,
-            ..install.clone()
-        })?;
         let kind = if enabled { "enable" } else { "disable" };
-        self.audit(&install, kind, None, "ok", format!("{kind}d by admin"))
+        self.save_install(
+            Install {
+                enabled,
+                ..install.clone()
+            },
+            &[admin_entry(&install, kind, None, "ok", format!("{kind}d by admin"))],
+        )
     }
 
     /// Changes an install's configuration (checked against the manifest's schema) and delivers
@@ -549,12 +555,20 @@ impl Plaza {
                 None => merged.push(entry),
             }
         }
-        self.save_install(Install {
-            config: merged.clone(),
-            ..install.clone()
-        })?;
         let keys: Vec<&str> = config.iter().map(|c| c.key.as_str()).collect();
-        self.audit(&install, "config", None, "ok", format!("changed {}", keys.join(", ")))?;
+        self.save_install(
+            Install {
+                config: merged.clone(),
+                ..install.clone()
+            },
+            &[admin_entry(
+                &install,
+                "config",
+                None,
+                "ok",
+                format!("changed {}", keys.join(", ")),
+            )],
+        )?;
         let event = self.host_event(community, EventKind::ConfigChanged { config: merged }, None);
         self.deliver_to(community, plugin, &event).await
     }
@@ -592,29 +606,31 @@ impl Plaza {
             added_capabilities: added.clone(),
             requested_ms: now_ms(),
         };
-        self.save_install(Install {
-            pending: Some(Box::new((new.clone(), pending))),
-            ..install.clone()
-        })?;
-        for cap in &added {
-            let reason = new.manifest.reason_for(*cap).unwrap_or("").to_string();
-            self.audit(
-                &install,
-                "upgrade-pending",
-                Some(*cap),
-                "pending",
-                format!("{} asks for it: {reason}", new.version),
-            )?;
-        }
+        let mut audit: Vec<AuditEntry> = added
+            .iter()
+            .map(|cap| {
+                let reason = new.manifest.reason_for(*cap).unwrap_or("");
+                let detail = format!("{} asks for it: {reason}", new.version);
+                admin_entry(&install, "upgrade-pending", Some(*cap), "pending", detail)
+            })
+            .collect();
         if !added_hosts.is_empty() {
-            self.audit(
+            let detail = format!("{} asks to reach more hosts: {}", new.version, added_hosts.join(", "));
+            audit.push(admin_entry(
                 &install,
                 "upgrade-pending",
                 Some(Capability::HttpFetch),
                 "pending",
-                format!("{} asks to reach more hosts: {}", new.version, added_hosts.join(", ")),
-            )?;
+                detail,
+            ));
         }
+        self.save_install(
+            Install {
+                pending: Some(Box::new((new.clone(), pending))),
+                ..install.clone()
+            },
+            &audit,
+        )?;
         Ok(UpgradeOutcome::Pending {
             from,
             to: new.version.clone(),
@@ -632,15 +648,6 @@ impl Plaza {
                 community: community.to_string(),
             });
         };
-        for cap in &pending.added_capabilities {
-            self.audit(
-                &install,
-                "grant",
-                Some(*cap),
-                "ok",
-                format!("approved with upgrade to {}", new.version),
-            )?;
-        }
         self.switch_version(install, new, Some(&pending.added_capabilities))
             .await
     }
@@ -654,16 +661,13 @@ impl Plaza {
                 community: community.to_string(),
             });
         };
-        self.save_install(Install {
-            pending: None,
-            ..install.clone()
-        })?;
-        self.audit(
-            &install,
-            "reject-upgrade",
-            None,
-            "rejected",
-            format!("upgrade to {} rejected", new.version),
+        let detail = format!("upgrade to {} rejected", new.version);
+        self.save_install(
+            Install {
+                pending: None,
+                ..install.clone()
+            },
+            &[admin_entry(&install, "reject-upgrade", None, "rejected", detail)],
         )
     }
 
@@ -691,8 +695,23 @@ impl Plaza {
             pending: None,
             ..install.clone()
         };
-        self.save_install(upgraded.clone())?;
-        self.audit(&upgraded, "upgrade", None, "ok", format!("{from} → {}", new.version))?;
+        // Capabilities approved with the upgrade are granted by the version asking for them.
+        let mut audit: Vec<AuditEntry> = approved
+            .unwrap_or(&[])
+            .iter()
+            .map(|cap| {
+                let detail = format!("approved with upgrade to {}", new.version);
+                admin_entry(&install, "grant", Some(*cap), "ok", detail)
+            })
+            .collect();
+        audit.push(admin_entry(
+            &upgraded,
+            "upgrade",
+            None,
+            "ok",
+            format!("{from} → {}", new.version),
+        ));
+        self.save_install(upgraded.clone(), &audit)?;
         let event = self.host_event(
             &install.community,
             EventKind::PluginUpgraded {
@@ -766,16 +785,37 @@ impl Plaza {
         }
         let limits = self.limits_for(&install.plugin, &overrides);
         let detail = serde_json::to_string(&overrides).unwrap_or_default();
-        self.save_install(Install {
-            limits,
-            overrides: Install::shared_overrides(overrides),
-            ..install.clone()
-        })?;
-        self.audit(&install, "limits", None, "ok", detail)
+        self.save_install(
+            Install {
+                limits,
+                overrides: Install::shared_overrides(overrides),
+                ..install.clone()
+            },
+            &[admin_entry(&install, "limits", None, "ok", detail)],
+        )
     }
 
     /// Audit entries, oldest first.
     pub fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         Ok(self.store.audit(query)?)
     }
+}
+
+/// An audit entry for an admin change to `install`.
+fn admin_entry(
+    install: &Install,
+    kind: &str,
+    capability: Option<Capability>,
+    outcome: &str,
+    detail: String,
+) -> AuditEntry {
+    Plaza::audit_entry(install, kind, capability.map(|c| c.name()), outcome, detail)
+}
+
+fn granted(install: &Install, cap: Capability) -> AuditEntry {
+    admin_entry(install, "grant", Some(cap), "ok", "granted by admin".into())
+}
+
+fn revoked(install: &Install, cap: Capability) -> AuditEntry {
+    admin_entry(install, "revoke", Some(cap), "ok", "revoked by admin".into())
 }
