@@ -271,6 +271,38 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// Whether this event reads back from its JSON form as the same event, checked directly:
+    /// the only rules of [`EventDefaults::from_value`] that refuse or change what
+    /// [`Serialize`] wrote are blank ids and communities, an attempt of 0 and an empty display
+    /// name (filled in with the member's id). A JSON round trip costs about a sixth of a
+    /// dispatch (BENCHMARKS.md, P1); the test `reads_back_agrees_with_a_json_round_trip`
+    /// compares the two over every event type and the edge cases of every rule.
+    pub fn check_reads_back(&self) -> Result<(), String> {
+        let blank = |text: &str| text.trim().is_empty();
+        if blank(&self.meta.id) {
+            return Err("field `id` must be a non-empty string".into());
+        }
+        if blank(&self.meta.community) {
+            return Err("field `community` must be a non-empty string".into());
+        }
+        if self.meta.attempt == 0 {
+            return Err("field `attempt` must be a whole number ≥ 1".into());
+        }
+        match &self.kind {
+            EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member }
+                if member.display_name.is_empty() && !member.id.is_empty() =>
+            {
+                Err(format!(
+                    "member `{}` has an empty display name, which reads back as the member's id",
+                    member.id
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why an event could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -551,6 +583,177 @@ mod tests {
         let back = serde_json::to_value(&e).unwrap();
         let again = EventDefaults::default().from_value(back, "t").unwrap();
         assert_eq!(e, again);
+    }
+
+    /// The JSON round trip that [`Event::check_reads_back`] stands in for.
+    fn round_trip(event: &Event) -> Result<(), String> {
+        let value = serde_json::to_value(event).map_err(|e| e.to_string())?;
+        let back = EventDefaults::default()
+            .from_value(value, "t")
+            .map_err(|e| e.to_string())?;
+        if &back == event {
+            Ok(())
+        } else {
+            Err("reads back differently".into())
+        }
+    }
+
+    /// Every event type with each of its text fields set to `text`.
+    fn every_kind(text: &str) -> Vec<EventKind> {
+        let s = || text.to_string();
+        let profile = MemberProfile {
+            id: s(),
+            display_name: s(),
+            roles: vec![s()],
+            is_bot: true,
+        };
+        let message = Message {
+            channel: s(),
+            message_id: s(),
+            author: s(),
+            text: s(),
+            mentions: vec![s()],
+            reply_to: Some(s()),
+        };
+        let reaction = Reaction {
+            channel: s(),
+            message_id: s(),
+            member: s(),
+            emoji: s(),
+            message_author: None,
+        };
+        let pin = Pin {
+            channel: s(),
+            message_id: s(),
+            member: s(),
+            message_author: Some(s()),
+        };
+        let config = vec![ConfigEntry { key: s(), value: s() }];
+        vec![
+            EventKind::MemberJoined {
+                member: profile.clone(),
+                invited_by: Some(s()),
+            },
+            EventKind::MemberLeft {
+                member: s(),
+                removed: true,
+            },
+            EventKind::MemberUpdated { member: profile },
+            EventKind::MessagePosted(message),
+            EventKind::MessageEdited {
+                channel: s(),
+                message_id: s(),
+                author: s(),
+                text: s(),
+                mentions: Vec::new(),
+                reply_to: None,
+                previous_text: s(),
+            },
+            EventKind::MessageDeleted {
+                channel: s(),
+                message_id: s(),
+                deleted_by: s(),
+            },
+            EventKind::ReactionAdded(reaction.clone()),
+            EventKind::ReactionRemoved(reaction),
+            EventKind::MemberMuted {
+                member: s(),
+                moderator: s(),
+                duration_ms: u64::MAX,
+                reason: s(),
+            },
+            EventKind::MemberBanned {
+                member: s(),
+                moderator: s(),
+                reason: s(),
+            },
+            EventKind::CommandInvoked {
+                channel: s(),
+                member: s(),
+                name: s(),
+                args: vec![s(), s()],
+                message_id: Some(s()),
+            },
+            EventKind::PluginInstalled { config: config.clone() },
+            EventKind::PluginUninstalled,
+            EventKind::ConfigChanged { config },
+            EventKind::PluginUpgraded {
+                from_version: s(),
+                to_version: s(),
+            },
+            EventKind::TimerFired {
+                timer_id: s(),
+                name: s(),
+                payload: s(),
+            },
+            EventKind::MessagePinned(pin.clone()),
+            EventKind::MessageUnpinned(pin),
+        ]
+    }
+
+    #[test]
+    fn reads_back_agrees_with_a_json_round_trip() {
+        let texts = ["", " ", "\t\n", "\u{3000}", "\0", "a", " a ", "é", "id", "{\"type\":1}"];
+        let mut checked = 0;
+        let mut refused = 0;
+        let mut agree = |event: Event| {
+            let (direct, slow) = (event.check_reads_back(), round_trip(&event));
+            assert_eq!(direct.is_ok(), slow.is_ok(), "{event:?}: {direct:?} vs {slow:?}");
+            checked += 1;
+            refused += usize::from(direct.is_err());
+        };
+        for text in texts {
+            for kind in every_kind(text) {
+                for id in texts {
+                    for community in texts {
+                        for (attempt, sequence) in [(0, 0), (1, 1), (u32::MAX, u64::MAX)] {
+                            let meta = EventMeta {
+                                id: id.into(),
+                                community: community.into(),
+                                sequence,
+                                timestamp_ms: sequence,
+                                attempt,
+                            };
+                            agree(Event {
+                                meta,
+                                kind: kind.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let meta = || EventMeta {
+            id: "e".into(),
+            community: "c".into(),
+            sequence: 1,
+            timestamp_ms: 1,
+            attempt: 1,
+        };
+        for id in texts {
+            for display_name in texts {
+                let member = MemberProfile {
+                    id: id.into(),
+                    display_name: display_name.into(),
+                    roles: Vec::new(),
+                    is_bot: false,
+                };
+                let kinds = [
+                    EventKind::MemberJoined {
+                        member: member.clone(),
+                        invited_by: None,
+                    },
+                    EventKind::MemberUpdated { member },
+                ];
+                for kind in kinds {
+                    agree(Event { meta: meta(), kind });
+                }
+            }
+        }
+        assert!(
+            checked > 50_000 && refused > 0 && refused < checked,
+            "{refused} of {checked}"
+        );
     }
 
     #[test]

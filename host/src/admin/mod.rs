@@ -243,9 +243,9 @@ impl Plaza {
         }
     }
 
-    /// Writes the install to the store, then to the live view.
     /// Saves an admin change to an install together with its audit entries: both are written
-    /// or neither is, so the audit log never misses a change that took effect.
+    /// or neither is, so the audit log never misses a change that took effect. The live view
+    /// changes only after the write.
     fn save_install(&self, install: Install, audit: &[AuditEntry]) -> Result<()> {
         let installed_ms = self
             .store

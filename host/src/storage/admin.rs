@@ -264,7 +264,8 @@ pub trait AdminStore: Send + Sync {
     fn put_package(&self, package: &PluginPackage) -> Result<(), StoreError>;
     /// A package by digest.
     fn package(&self, digest: &str) -> Result<Option<PluginPackage>, StoreError>;
-    /// Inserts or replaces an install.
+    /// Inserts or replaces an install without an audit entry (tools and tests; the host's own
+    /// admin changes go through [`AdminStore::put_installs`] with theirs).
     fn put_install(&self, install: &InstallRecord) -> Result<(), StoreError>;
     /// Inserts or replaces installs and appends audit entries in one transaction: all of them
     /// are written or none is (an admin change and its audit trail together, and one commit for

@@ -1635,6 +1635,12 @@ fn unloggable_events_are_refused(s: &dyn Store) {
         [appended(2)],
         "no sequence was used up"
     );
+    // Checked before the dedupe lookup in every store: a duplicate is refused too.
+    let mut unloggable_duplicate = log_event(c, "ok-1", EventKind::PluginUninstalled);
+    unloggable_duplicate.meta.attempt = 0;
+    let err = s.append(&[NewEntry::ingested(unloggable_duplicate)], 4).unwrap_err();
+    assert!(err.to_string().contains("cannot be logged"), "{err}");
+    assert_eq!(s.head(c).unwrap(), 2);
 }
 
 fn cursors_start_at_the_head(s: &dyn Store) {

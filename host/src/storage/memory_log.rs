@@ -27,6 +27,7 @@ use super::log::{
 };
 use super::memory::MemoryStore;
 use super::{CommunityStore, Timer};
+use crate::event::Event;
 
 /// The delivery log half of a [`MemoryStore`].
 #[derive(Default)]
@@ -113,6 +114,7 @@ impl Logs {
         let mut planned_keys: HashMap<(&str, &str), u64> = HashMap::new();
         let mut plan = Vec::with_capacity(entries.len());
         for entry in entries {
+            refuse_unloggable(&entry.event)?;
             let community = entry.event.meta.community.as_str();
             let key = (community, entry.dedupe_key.as_str());
             let known = planned_keys.get(&key).copied();
@@ -125,7 +127,7 @@ impl Logs {
             planned_keys.insert(key, *head);
             plan.push(Planned {
                 sequence: *head,
-                new: Some(logged(entry, *head, now_ms)?),
+                new: Some(logged(entry, *head, now_ms)),
             });
         }
         Ok(plan)
@@ -162,12 +164,10 @@ impl Logs {
     }
 }
 
-/// The entry an appended event becomes at `sequence`; refused when its event would not read
-/// back from the JSON a persistent store keeps.
-fn logged(entry: &NewEntry, sequence: u64, now_ms: u64) -> Result<LogEntry, StoreError> {
-    let mut event = entry.event.clone();
-    event.meta.sequence = sequence;
-    check_loggable(&event).map_err(|reason| {
+/// Refuses an event that would not read back from the JSON a persistent store keeps (whether
+/// or not its dedupe key is logged already, as the database stores check it before looking).
+fn refuse_unloggable(event: &Event) -> Result<(), StoreError> {
+    check_loggable(event).map_err(|reason| {
         failed(
             format!(
                 "appending event `{}` to the log of community `{}`",
@@ -175,15 +175,21 @@ fn logged(entry: &NewEntry, sequence: u64, now_ms: u64) -> Result<LogEntry, Stor
             ),
             format!("the event cannot be logged: {reason}"),
         )
-    })?;
-    Ok(LogEntry {
+    })
+}
+
+/// The entry an appended event becomes at `sequence` (checked by [`refuse_unloggable`]).
+fn logged(entry: &NewEntry, sequence: u64, now_ms: u64) -> LogEntry {
+    let mut event = entry.event.clone();
+    event.meta.sequence = sequence;
+    LogEntry {
         community: event.meta.community.clone(),
         sequence,
         dedupe_key: entry.dedupe_key.clone(),
         target: entry.target.clone(),
         event,
         accepted_ms: now_ms,
-    })
+    }
 }
 
 /// Moves a cursor to `to` with no failures pending.

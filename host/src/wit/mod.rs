@@ -11,6 +11,8 @@
 //! previous latest into a delegating module like [`since_v0_1_0`].
 
 pub(crate) mod convert;
+#[macro_use]
+mod prechecked;
 pub mod since_v0_1_0;
 pub mod since_v0_2_0;
 mod versioned;

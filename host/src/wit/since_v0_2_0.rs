@@ -10,6 +10,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+prechecked_instantiate!(describe, handle_event, review_message);
+
 pub use plaza::plugin::types;
 pub use plaza::plugin::types::HostError;
 

@@ -1,6 +1,8 @@
 //! One plugin type over every supported WIT version: which bindings a component gets is
 //! decided once, at load; calls take and return the latest types.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use wasmtime::component::InstancePre;
 use wasmtime::Store;
 
@@ -11,7 +13,14 @@ use latest::types::{Event, HandlerError, PluginInfo, ReviewRequest, ReviewVerdic
 
 /// A linked component, ready to instantiate, with the bindings of the version it was built
 /// against.
-pub enum PluginPre {
+pub struct PluginPre {
+    world: World,
+    /// Whether an instance's exports have passed the bindings' type checks; later instances
+    /// skip them (see `prechecked.rs`).
+    exports_checked: AtomicBool,
+}
+
+enum World {
     V0_1_0(since_v0_1_0::PluginPre<HostState>),
     V0_2_0(latest::PluginPre<HostState>),
 }
@@ -26,30 +35,47 @@ impl PluginPre {
     /// Binds `pre` to the world of `version` (the version of the `plaza:plugin` interfaces the
     /// component imports); without one (it imports none) the newest world its exports fit.
     pub fn new(pre: InstancePre<HostState>, version: Option<&str>) -> wasmtime::Result<Self> {
-        match version {
-            Some(since_v0_1_0::VERSION) => Ok(Self::V0_1_0(since_v0_1_0::PluginPre::new(pre)?)),
-            Some(_) => Ok(Self::V0_2_0(latest::PluginPre::new(pre)?)),
+        let world = match version {
+            Some(since_v0_1_0::VERSION) => World::V0_1_0(since_v0_1_0::PluginPre::new(pre)?),
+            Some(_) => World::V0_2_0(latest::PluginPre::new(pre)?),
             None => match latest::PluginPre::new(pre.clone()) {
-                Ok(latest) => Ok(Self::V0_2_0(latest)),
-                Err(newest) => since_v0_1_0::PluginPre::new(pre).map(Self::V0_1_0).map_err(|_| newest),
+                Ok(latest) => World::V0_2_0(latest),
+                Err(newest) => since_v0_1_0::PluginPre::new(pre)
+                    .map(World::V0_1_0)
+                    .map_err(|_| newest)?,
             },
-        }
+        };
+        Ok(PluginPre {
+            world,
+            exports_checked: AtomicBool::new(false),
+        })
     }
 
     /// The WIT version the component was built against.
     pub fn version(&self) -> &'static str {
-        match self {
-            Self::V0_1_0(_) => since_v0_1_0::VERSION,
-            Self::V0_2_0(_) => latest::VERSION,
+        match self.world {
+            World::V0_1_0(_) => since_v0_1_0::VERSION,
+            World::V0_2_0(_) => latest::VERSION,
         }
     }
 
     /// A fresh instance.
     pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Bindings> {
-        Ok(match self {
-            Self::V0_1_0(pre) => Bindings::V0_1_0(pre.instantiate_async(store).await?),
-            Self::V0_2_0(pre) => Bindings::V0_2_0(pre.instantiate_async(store).await?),
-        })
+        if self.exports_checked.load(Ordering::Acquire) {
+            // SAFETY: an earlier instance of the same `pre` passed the checks below.
+            return Ok(unsafe {
+                match &self.world {
+                    World::V0_1_0(pre) => Bindings::V0_1_0(since_v0_1_0::instantiate_prechecked(pre, store).await?),
+                    World::V0_2_0(pre) => Bindings::V0_2_0(latest::instantiate_prechecked(pre, store).await?),
+                }
+            });
+        }
+        let bindings = match &self.world {
+            World::V0_1_0(pre) => Bindings::V0_1_0(pre.instantiate_async(store).await?),
+            World::V0_2_0(pre) => Bindings::V0_2_0(pre.instantiate_async(store).await?),
+        };
+        self.exports_checked.store(true, Ordering::Release);
+        Ok(bindings)
     }
 }
 

@@ -17,8 +17,8 @@ use super::{Fail, PostgresStore, Tx};
 use crate::storage::admin::{AuditEntry, StoreError};
 use crate::storage::codec::{from_db, from_json, sql_limit, to_db, to_json};
 use crate::storage::log::{
-    decode_event, encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog,
-    LogEntry, NewEntry, OutboxEntry,
+    check_loggable, decode_event, encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter,
+    DeliveryLog, LogEntry, NewEntry, OutboxEntry,
 };
 use crate::storage::Timer;
 
@@ -41,6 +41,18 @@ fn find_in(tx: &mut Tx<'_>, community: &str, dedupe_key: &str) -> Result<Option<
 /// Appends one entry inside the caller's transaction (observing the event).
 fn append_in(tx: &mut Tx<'_>, entry: &NewEntry, now_ms: u64) -> Result<Appended, Fail> {
     let community = entry.event.meta.community.as_str();
+    // Refused input, not a damaged database; checked before the dedupe lookup, as every store
+    // does.
+    let refused = |e: String| {
+        Fail::Store(StoreError::Db {
+            doing: format!(
+                "appending event `{}` to the log of community `{community}`",
+                entry.event.meta.id
+            ),
+            reason: format!("the event cannot be logged: {e}"),
+        })
+    };
+    check_loggable(&entry.event).map_err(refused)?;
     if let Some(sequence) = find_in(tx, community, &entry.dedupe_key)? {
         return Ok(Appended {
             sequence,
@@ -50,16 +62,7 @@ fn append_in(tx: &mut Tx<'_>, entry: &NewEntry, now_ms: u64) -> Result<Appended,
     let sequence = head_in(tx, community)? + 1;
     let mut event = entry.event.clone();
     event.meta.sequence = sequence;
-    // Refused input, not a damaged database.
-    let json = encode_event(&event).map_err(|e| {
-        Fail::Store(StoreError::Db {
-            doing: format!(
-                "appending event `{}` to the log of community `{community}`",
-                event.meta.id
-            ),
-            reason: format!("the event cannot be logged: {e}"),
-        })
-    })?;
+    let json = encode_event(&event).map_err(refused)?;
     // Targeted entries (timer firings, replays) are not news about the community.
     if entry.target.is_none() {
         observe_in(tx, &event)?;

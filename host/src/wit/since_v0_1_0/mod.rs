@@ -11,6 +11,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+prechecked_instantiate!(describe, handle_event, review_message);
+
 pub use plaza::plugin::types;
 
 /// The WIT package version of these bindings.
