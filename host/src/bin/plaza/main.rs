@@ -7,6 +7,7 @@ mod deliver;
 mod delivery;
 mod demo;
 mod inspect;
+mod log_fields;
 mod new;
 mod package;
 mod print;
@@ -362,14 +363,17 @@ fn main() -> ExitCode {
     // JSON lines, each with its span's fields (plugin, version, community, event_id, attempt).
     // Colours only on a terminal: escape codes garble log files, and styling every span's
     // field names was a third of the cost of the span each invocation opens.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLAZA_LOG"))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colours)
         .with_writer(std::io::stderr);
     if std::env::var("PLAZA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         logs.json().init();
-    } else {
+    } else if colours {
         logs.init();
+    } else {
+        logs.fmt_fields(log_fields::PlainFields).init();
     }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
