@@ -546,23 +546,36 @@ async fn install_many_installs_all_or_none_and_routes_predicts_dispatch() {
     ));
 }
 
-#[tokio::test]
-async fn an_admin_change_whose_audit_entry_cannot_be_written_is_not_applied() {
-    let dir = tempfile::tempdir().unwrap();
-    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
+/// A host over `dir` with community `c` and the probe (asking for `messages:send` and
+/// `storage:kv`) installed there with `grants`.
+async fn probe_on_disk(dir: &std::path::Path, grants: &str) -> Plaza {
+    let plaza = Plaza::open(dir, on_disk()).await.unwrap();
     let probe = probe_with_manifest(&plaza, &["messages:send", "storage:kv"], &["command-invoked"]).await;
     plaza.create_community("c").unwrap();
     plaza
-        .install("c", probe, GrantSet::parse_list("commands").unwrap(), Vec::new())
+        .install("c", probe, GrantSet::parse_list(grants).unwrap(), Vec::new())
         .await
         .unwrap();
-    // A second connection to the database makes every audit insert fail.
-    let db = rusqlite::Connection::open(dir.path().join(plaza_host::storage::sqlite::DB_FILE_NAME)).unwrap();
+    plaza
+}
+
+/// Makes every audit insert of the host's database in `dir` fail, through a second connection
+/// (dropping its `refuse_audit` trigger allows them again).
+fn refuse_audit_inserts(dir: &std::path::Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(dir.join(plaza_host::storage::sqlite::DB_FILE_NAME)).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     db.execute_batch(
         "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
     )
     .unwrap();
+    db
+}
+
+#[tokio::test]
+async fn an_admin_change_whose_audit_entry_cannot_be_written_is_not_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let plaza = probe_on_disk(dir.path(), "commands").await;
+    let db = refuse_audit_inserts(dir.path());
 
     let refused = plaza.grant("c", "probe", &[Capability::StorageKv]).unwrap_err();
     assert!(refused.to_string().contains("audit refused"), "{refused}");
@@ -583,4 +596,41 @@ async fn an_admin_change_whose_audit_entry_cannot_be_written_is_not_applied() {
     plaza.grant("c", "probe", &[Capability::StorageKv]).unwrap();
     assert!(kv(&plaza));
     assert!(kinds(&plaza, "c").contains(&("grant".into(), Some("storage:kv".into()))));
+}
+
+#[tokio::test]
+async fn an_uninstall_whose_audit_entry_cannot_be_written_keeps_the_install_and_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let plaza = probe_on_disk(dir.path(), "commands,messages:send,storage:kv").await;
+    let mut ev = Events::new("c");
+    let report = plaza
+        .dispatch(ev.message("m1", "alice", "/kv-roundtrip"))
+        .await
+        .unwrap();
+    assert!(only(&report.invocations, "probe").outcome.is_ok(), "{report:?}");
+    let kept = |plaza: &Plaza| {
+        let store = plaza.store();
+        (
+            plaza.installs("c").unwrap().len(),
+            store.kv_get("c", "probe", "b:1"),
+            store.cursor("c", "probe").unwrap().is_some(),
+        )
+    };
+    let before = kept(&plaza);
+    assert_eq!(before, (1, Some(b"other".to_vec()), true));
+
+    let db = refuse_audit_inserts(dir.path());
+    let refused = plaza.uninstall("c", "probe").await.unwrap_err();
+    assert!(refused.to_string().contains("audit refused"), "{refused}");
+    assert_eq!(kept(&plaza), before, "the host keeps the install");
+    db.execute_batch("DROP TRIGGER refuse_audit").unwrap();
+    drop(plaza);
+    let plaza = Plaza::open(dir.path(), on_disk()).await.unwrap();
+    assert_eq!(kept(&plaza), before, "and so does the store, with its data and cursor");
+    assert!(!kinds(&plaza, "c").contains(&("uninstall".into(), None)));
+
+    // Once the audit log takes entries again, the uninstall removes all of it together.
+    plaza.uninstall("c", "probe").await.unwrap();
+    assert_eq!(kept(&plaza), (0, None, false));
+    assert!(kinds(&plaza, "c").contains(&("uninstall".into(), None)));
 }

@@ -723,22 +723,22 @@ impl Plaza {
         self.deliver_to(&install.community, &new.name, &event).await
     }
 
-    /// Delivers `plugin-uninstalled`, removes the install and deletes its data in the community.
+    /// Delivers `plugin-uninstalled`, then removes the install and deletes its data in the
+    /// community with the audit entry, in one store transaction (if that fails, nothing of it is
+    /// removed and the error says why).
     pub async fn uninstall(&self, community: &str, plugin: &str) -> Result<InvocationReport> {
         let install = self.install_of(community, plugin)?;
         let event = self.host_event(community, EventKind::PluginUninstalled, None);
         let report = self.deliver_to(community, plugin, &event).await?;
-        self.store.delete_install(community, plugin)?;
-        self.uncache_install(community, plugin);
-        self.store.forget_plugin(community, plugin)?;
-        self.store.drop_cursor(community, plugin)?;
-        self.audit(
+        let entry = admin_entry(
             &install,
             "uninstall",
             None,
             "ok",
             "uninstalled; its data in this community was deleted".into(),
-        )?;
+        );
+        self.store.uninstall(community, plugin, &[entry])?;
+        self.uncache_install(community, plugin);
         Ok(report)
     }
 

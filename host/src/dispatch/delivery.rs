@@ -113,6 +113,11 @@ impl Plaza {
             if let Some(at) = cursor.next_attempt_ms.filter(|at| *at > now_ms) {
                 return Ok(PumpStop::Waiting(at));
             }
+            if invoked >= budget {
+                // Before reading: a batch read (and decoded) only to stop at its first entry
+                // doubled the reads of every busy pump.
+                return Ok(PumpStop::Budget);
+            }
             let entries = self.store.read_log(community, cursor.sequence, LOG_BATCH)?;
             if entries.is_empty() {
                 return Ok(PumpStop::CaughtUp);

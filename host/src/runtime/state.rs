@@ -41,7 +41,9 @@ pub struct CallContext {
 
 /// Store data for one plugin instance.
 pub struct HostState {
-    pub(crate) wasi: WasiCtx,
+    /// The inert WASI context, built on the first WASI call: most invocations make none, and
+    /// building one (seeding its random generators) is a noticeable part of a short call.
+    pub(crate) wasi: Option<WasiCtx>,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) call: CallContext,
@@ -74,7 +76,7 @@ impl HostState {
         let stdout = CappedOutput::new(call.limits.log_bytes);
         let stderr = CappedOutput::new(call.limits.log_bytes);
         HostState {
-            wasi: super::wasi::inert_ctx(stdout.clone(), stderr.clone()),
+            wasi: None,
             table: {
                 let mut table = ResourceTable::new();
                 table.set_max_capacity(call.limits.resource_table_entries);
@@ -152,7 +154,9 @@ impl HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| super::wasi::inert_ctx(self.stdout.clone(), self.stderr.clone())),
             table: &mut self.table,
         }
     }

@@ -275,8 +275,11 @@ pub trait AdminStore: Send + Sync {
     fn install(&self, community: &str, plugin_id: &str) -> Result<Option<InstallRecord>, StoreError>;
     /// A community's installs, in install order.
     fn installs(&self, community: &str) -> Result<Vec<InstallRecord>, StoreError>;
-    /// Removes an install record (its KV and timers are removed by `CommunityStore::forget_plugin`).
-    fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError>;
+    /// Uninstalls: removes an install with everything it keeps in the community (its circuit
+    /// breaker, secrets, KV, pseudonyms, timers, delivery cursor and dead letters) and appends
+    /// `audit`, in one transaction: all of it happens or none of it. `NotFound` (and no change)
+    /// when the plugin is not installed there.
+    fn uninstall(&self, community: &str, plugin_id: &str, audit: &[AuditEntry]) -> Result<(), StoreError>;
     /// Appends audit entries, assigning their `seq`.
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// Reads audit entries, oldest first.

@@ -161,21 +161,20 @@ pub struct Commit<'a> {
     pub audit: &'a [AuditEntry],
 }
 
-/// The outbox entries of a commit: its visible actions, keyed by their index among all actions.
-pub fn outbox_entries(commit: &Commit<'_>) -> Vec<OutboxEntry> {
-    commit
-        .actions
+/// The actions of a commit that go to the outbox (its visible ones), each with its key: the
+/// event id, the plugin and the action's index among all the invocation's actions.
+pub fn outbox_actions<'a>(commit: &Commit<'a>) -> impl Iterator<Item = (String, &'a Action)> + 'a {
+    let Commit {
+        event_id,
+        plugin,
+        actions,
+        ..
+    } = *commit;
+    actions
         .iter()
         .enumerate()
         .filter(|(_, a)| a.is_visible())
-        .map(|(index, action)| OutboxEntry {
-            key: format!("{}/{}/{index}", commit.event_id, commit.plugin),
-            community: commit.community.to_string(),
-            plugin: commit.plugin.to_string(),
-            action: serde_json::to_value(action).unwrap_or(serde_json::Value::Null),
-            created_ms: commit.now_ms,
-        })
-        .collect()
+        .map(move |(index, action)| (format!("{event_id}/{plugin}/{index}"), action))
 }
 
 /// The durable log, cursors, dead letters and outbox. See the module docs for the semantics
@@ -201,7 +200,8 @@ pub trait DeliveryLog: Send + Sync {
     /// answers the cursor it has.
     fn init_cursor(&self, community: &str, plugin: &str) -> Result<Cursor, StoreError>;
 
-    /// Removes an install's cursor and dead letters (on uninstall).
+    /// Removes an install's cursor and dead letters ([`AdminStore::uninstall`](super::admin::AdminStore::uninstall)
+    /// does it too, with everything else the install keeps).
     fn drop_cursor(&self, community: &str, plugin: &str) -> Result<(), StoreError>;
 
     /// Commits one delivery (see [`Commit`]); `false` (and no change) when the cursor is not at
@@ -279,6 +279,12 @@ pub trait DeliveryLog: Send + Sync {
 /// an entry that could not be delivered later is refused at append time instead.
 pub fn encode_event(event: &Event) -> Result<String, String> {
     check_loggable(event)?;
+    encode_checked_event(event)
+}
+
+/// [`encode_event`] for an event the caller has already passed through [`check_loggable`]
+/// (a store that checks before its dedupe lookup need not check twice).
+pub fn encode_checked_event(event: &Event) -> Result<String, String> {
     let text = serde_json::to_string(event).map_err(|e| e.to_string())?;
     super::recent::remember(&text, event);
     Ok(text)

@@ -46,6 +46,18 @@ impl MemoryStore {
     fn write<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         f(&mut self.inner.write().unwrap_or_else(|e| e.into_inner()))
     }
+
+    /// Deletes a plugin's KV, pseudonyms and timers in a community.
+    pub(super) fn forget_plugin_data(&self, community: &str, plugin: &str) {
+        self.write(|i| {
+            if let Some(c) = i.communities.get_mut(community) {
+                c.kv.remove(plugin);
+                c.pseudonyms.remove(plugin);
+            }
+            i.timers
+                .retain(|_, t| !(t.community == community && t.plugin == plugin));
+        });
+    }
 }
 
 impl Community {
@@ -311,14 +323,7 @@ impl CommunityStore for MemoryStore {
     }
 
     fn forget_plugin(&self, community: &str, plugin: &str) -> anyhow::Result<()> {
-        self.write(|i| {
-            if let Some(c) = i.communities.get_mut(community) {
-                c.kv.remove(plugin);
-                c.pseudonyms.remove(plugin);
-            }
-            i.timers
-                .retain(|_, t| !(t.community == community && t.plugin == plugin));
-        });
+        self.forget_plugin_data(community, plugin);
         Ok(())
     }
 

@@ -7,9 +7,9 @@
 //! - `put_install` needs the community and the packages it names (serving and pending) to exist,
 //!   else `NotFound`; a replace keeps the install's position in install order.
 //! - `installs`/`install` of an unknown community answer empty/`None`.
-//! - `delete_install` of an install that does not exist is `NotFound`; it also deletes the
-//!   install's circuit breaker. It leaves the install's delivery cursor and dead letters: the
-//!   admin layer removes those with `DeliveryLog::drop_cursor`.
+//! - `uninstall` of an install that does not exist is `NotFound` and changes nothing; otherwise it
+//!   deletes the install with its circuit breaker, secrets, KV, pseudonyms, timers, delivery
+//!   cursor and dead letters, and appends its audit entries.
 //! - `set_review_fail_policy` of an unknown community is `NotFound`; new communities fail open.
 //! - Circuit breakers belong to an install: `put_breaker` of an install that does not exist is
 //!   `NotFound` (so a later install of the same plugin never inherits it); `breaker` of one
@@ -24,6 +24,7 @@ use super::admin::{
     AdminStore, AuditEntry, AuditQuery, BreakerRecord, CommunityRecord, InstallRecord, PluginPackage, ReviewFailPolicy,
     StoreError,
 };
+use super::log::DeliveryLog;
 use super::memory::MemoryStore;
 
 /// The admin half of a [`MemoryStore`].
@@ -48,6 +49,14 @@ fn key(community: &str, plugin_id: &str) -> (String, String) {
 }
 
 impl Admin {
+    /// Appends audit entries, numbering them on.
+    fn append_audit(&mut self, entries: &[AuditEntry]) {
+        for entry in entries {
+            let seq = self.audit.len() as u64 + 1;
+            self.audit.push(AuditEntry { seq, ..entry.clone() });
+        }
+    }
+
     fn is_installed(&self, community: &str, plugin_id: &str) -> bool {
         self.installs
             .get(community)
@@ -186,10 +195,7 @@ impl AdminStore for MemoryStore {
                 a.generation += 1;
                 a.upsert_install(install);
             }
-            for entry in audit {
-                let seq = a.audit.len() as u64 + 1;
-                a.audit.push(AuditEntry { seq, ..entry.clone() });
-            }
+            a.append_audit(audit);
             Ok(())
         })
     }
@@ -210,7 +216,8 @@ impl AdminStore for MemoryStore {
             .read(|a| a.installs.get(community).cloned().unwrap_or_default()))
     }
 
-    fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError> {
+    fn uninstall(&self, community: &str, plugin_id: &str, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        // Only the lookup can fail, and it comes first: after it every step happens.
         self.admin.write(|a| {
             a.generation += 1;
             let list = a
@@ -223,19 +230,16 @@ impl AdminStore for MemoryStore {
                 .ok_or_else(|| not_installed(community, plugin_id))?;
             list.remove(index);
             a.breakers.remove(&key(community, plugin_id));
-            Ok(())
+            a.append_audit(audit);
+            Ok::<_, StoreError>(())
         })?;
         self.secrets.forget_install(community, plugin_id);
-        Ok(())
+        self.forget_plugin_data(community, plugin_id);
+        self.drop_cursor(community, plugin_id)
     }
 
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        self.admin.write(|a| {
-            for entry in entries {
-                let seq = a.audit.len() as u64 + 1;
-                a.audit.push(AuditEntry { seq, ..entry.clone() });
-            }
-        });
+        self.admin.write(|a| a.append_audit(entries));
         Ok(())
     }
 

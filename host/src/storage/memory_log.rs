@@ -22,11 +22,12 @@ use std::sync::RwLock;
 
 use super::admin::{AdminStore, AuditEntry, StoreError};
 use super::log::{
-    check_loggable, encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog,
+    check_loggable, encode_event, outbox_actions, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog,
     LogEntry, NewEntry, OutboxEntry,
 };
 use super::memory::MemoryStore;
 use super::{CommunityStore, Timer};
+use crate::effects::Action;
 use crate::event::Event;
 
 /// The delivery log half of a [`MemoryStore`].
@@ -58,9 +59,27 @@ struct CommunityLog {
     cursors: BTreeMap<String, Cursor>,
 }
 
+/// An outbox entry as this store keeps it: the action itself, turned into its JSON form only
+/// when read (most are read once, by the relay, while every commit writes some).
 struct OutboxRow {
-    entry: OutboxEntry,
+    key: String,
+    community: String,
+    plugin: String,
+    action: Action,
+    created_ms: u64,
     delivered_ms: Option<u64>,
+}
+
+impl OutboxRow {
+    fn entry(&self) -> OutboxEntry {
+        OutboxEntry {
+            key: self.key.clone(),
+            community: self.community.clone(),
+            plugin: self.plugin.clone(),
+            action: serde_json::to_value(&self.action).unwrap_or(serde_json::Value::Null),
+            created_ms: self.created_ms,
+        }
+    }
 }
 
 /// What one entry of an `append` call comes to, decided before anything changes: its sequence,
@@ -149,15 +168,20 @@ impl Logs {
         log.entries.insert(entry.sequence, entry);
     }
 
-    /// Adds outbox entries whose keys are new; a retried commit's keys are already there.
-    fn add_to_outbox(&mut self, entries: Vec<OutboxEntry>) {
-        for entry in entries {
-            if self.outbox_keys.contains_key(&entry.key) {
+    /// Adds a commit's outbox entries whose keys are new; a retried commit's keys are already
+    /// there.
+    fn add_to_outbox(&mut self, commit: &Commit<'_>) {
+        for (key, action) in outbox_actions(commit) {
+            if self.outbox_keys.contains_key(&key) {
                 continue;
             }
-            self.outbox_keys.insert(entry.key.clone(), self.outbox.len());
+            self.outbox_keys.insert(key.clone(), self.outbox.len());
             self.outbox.push(OutboxRow {
-                entry,
+                key,
+                community: commit.community.to_string(),
+                plugin: commit.plugin.to_string(),
+                action: action.clone(),
+                created_ms: commit.now_ms,
                 delivered_ms: None,
             });
         }
@@ -312,7 +336,7 @@ impl DeliveryLog for MemoryStore {
                 return Ok(false);
             }
             self.commit_effects(commit)?;
-            logs.add_to_outbox(outbox_entries(commit));
+            logs.add_to_outbox(commit);
             if let Some(cursor) = logs.cursor_at(commit.community, commit.plugin, commit.from) {
                 advance(cursor, commit.to);
             }
@@ -443,7 +467,7 @@ impl DeliveryLog for MemoryStore {
                 .iter()
                 .filter(|row| row.delivered_ms.is_none())
                 .take(limit)
-                .map(|row| row.entry.clone())
+                .map(OutboxRow::entry)
                 .collect()
         }))
     }
@@ -463,8 +487,8 @@ impl DeliveryLog for MemoryStore {
         Ok(self.log.read(|logs| {
             logs.outbox
                 .iter()
-                .filter(|row| row.entry.community == community)
-                .map(|row| row.entry.clone())
+                .filter(|row| row.community == community)
+                .map(OutboxRow::entry)
                 .collect()
         }))
     }

@@ -124,7 +124,8 @@ pub trait CommunityStore: Send + Sync {
     /// Applies the actions of one successful invocation of `plugin` in `community`, at `now_ms`.
     fn apply(&self, community: &str, plugin: &str, now_ms: u64, actions: &[Action]) -> anyhow::Result<()>;
 
-    /// Deletes everything a plugin keeps in a community (KV and timers), on uninstall.
+    /// Deletes a plugin's KV, pseudonyms and timers in a community ([`admin::AdminStore::uninstall`]
+    /// does it too, with everything else the install keeps).
     fn forget_plugin(&self, community: &str, plugin: &str) -> anyhow::Result<()>;
 
     /// Remembers which member each pseudonym stands for, for one (community, plugin).

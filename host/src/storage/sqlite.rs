@@ -627,6 +627,15 @@ fn timer_fired_in(conn: &Connection, timer_id: &str) -> Result<(), Fail> {
 }
 
 /// Appends audit entries inside the caller's transaction.
+/// Deletes a plugin's KV, pseudonyms and timers in a community.
+fn forget_plugin_in(conn: &Connection, community: &str, plugin: &str) -> Result<(), Fail> {
+    for table in ["kv", "pseudonyms", "timers"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE community = ?1 AND plugin = ?2"))?
+            .execute(params![community, plugin])?;
+    }
+    Ok(())
+}
+
 fn append_audit_in(conn: &Connection, entries: &[AuditEntry]) -> Result<(), Fail> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO audit (time_ms, community, plugin, version, kind, capability, outcome, detail)
@@ -838,13 +847,7 @@ impl CommunityStore for SqliteStore {
 
     fn forget_plugin(&self, community: &str, plugin: &str) -> anyhow::Result<()> {
         let doing = format!("deleting the data of plugin `{plugin}` in community `{community}`");
-        self.write(&doing, |conn| {
-            for table in ["kv", "pseudonyms", "timers"] {
-                conn.prepare_cached(&format!("DELETE FROM {table} WHERE community = ?1 AND plugin = ?2"))?
-                    .execute(params![community, plugin])?;
-            }
-            Ok(())
-        })?;
+        self.write(&doing, |conn| forget_plugin_in(conn, community, plugin))?;
         Ok(())
     }
 
@@ -1208,12 +1211,12 @@ impl AdminStore for SqliteStore {
         })
     }
 
-    fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError> {
-        let doing = format!("deleting the install of plugin `{plugin_id}` in community `{community}`");
+    fn uninstall(&self, community: &str, plugin_id: &str, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        let doing = format!("uninstalling plugin `{plugin_id}` from community `{community}`");
         self.write(&doing, |conn| {
             bump_admin_generation(conn)?;
-            // Its breaker goes in the same transaction. Grants and the pending upgrade go with the
-            // row (ON DELETE CASCADE, which would also take the breaker).
+            // Grants and the pending upgrade go with the row (ON DELETE CASCADE, which would
+            // also take the breaker); the rest is keyed by (community, plugin) alone.
             conn.prepare_cached("DELETE FROM breakers WHERE community = ?1 AND plugin_id = ?2")?
                 .execute(params![community, plugin_id])?;
             conn.prepare_cached("DELETE FROM install_secrets WHERE community = ?1 AND plugin = ?2")?
@@ -1224,7 +1227,9 @@ impl AdminStore for SqliteStore {
             if deleted == 0 {
                 return Err(not_installed(community, plugin_id).into());
             }
-            Ok(())
+            forget_plugin_in(conn, community, plugin_id)?;
+            log::drop_cursor_in(conn, community, plugin_id)?;
+            append_audit_in(conn, audit)
         })
     }
 

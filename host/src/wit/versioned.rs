@@ -62,12 +62,12 @@ impl PluginPre {
     /// A fresh instance.
     pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Bindings> {
         if self.exports_checked.load(Ordering::Acquire) {
-            // SAFETY: an earlier instance of the same `pre` passed the checks below.
-            return Ok(unsafe {
-                match &self.world {
-                    World::V0_1_0(pre) => Bindings::V0_1_0(since_v0_1_0::instantiate_prechecked(pre, store).await?),
-                    World::V0_2_0(pre) => Bindings::V0_2_0(latest::instantiate_prechecked(pre, store).await?),
+            // SAFETY (both arms): an earlier instance of the same `pre` passed the checks below.
+            return Ok(match &self.world {
+                World::V0_1_0(pre) => {
+                    Bindings::V0_1_0(unsafe { since_v0_1_0::instantiate_prechecked(pre, store) }.await?)
                 }
+                World::V0_2_0(pre) => Bindings::V0_2_0(unsafe { latest::instantiate_prechecked(pre, store) }.await?),
             });
         }
         let bindings = match &self.world {

@@ -167,8 +167,8 @@ mod tests {
         } else {
             tracing::subscriber::with_default(builder.finish(), log);
         }
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        text
+        let bytes = out.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
     }
 
     #[test]

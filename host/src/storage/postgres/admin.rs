@@ -4,7 +4,8 @@
 
 use tokio_postgres::Row;
 
-use super::community::append_audit_in;
+use super::community::{append_audit_in, forget_plugin_in};
+use super::log::drop_cursor_in;
 use super::{Fail, PostgresStore, Tx};
 use crate::capability::GrantSet;
 use crate::event::ConfigEntry;
@@ -312,12 +313,12 @@ impl AdminStore for PostgresStore {
         })
     }
 
-    fn delete_install(&self, community: &str, plugin_id: &str) -> Result<(), StoreError> {
-        let doing = format!("deleting the install of plugin `{plugin_id}` in community `{community}`");
+    fn uninstall(&self, community: &str, plugin_id: &str, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        let doing = format!("uninstalling plugin `{plugin_id}` from community `{community}`");
         self.write(&doing, |tx| {
             bump_admin_generation(tx)?;
-            // The breaker and secrets go in the same transaction; grants and the pending upgrade
-            // go with the row (ON DELETE CASCADE).
+            // Grants and the pending upgrade go with the row (ON DELETE CASCADE); the rest is
+            // keyed by (community, plugin) alone.
             tx.execute(
                 "DELETE FROM breakers WHERE community = $1 AND plugin_id = $2",
                 &[&community, &plugin_id],
@@ -333,7 +334,9 @@ impl AdminStore for PostgresStore {
             if deleted == 0 {
                 return Err(not_installed(community, plugin_id).into());
             }
-            Ok(())
+            forget_plugin_in(tx, community, plugin_id)?;
+            drop_cursor_in(tx, community, plugin_id)?;
+            append_audit_in(tx, audit)
         })
     }
 

@@ -273,6 +273,17 @@ pub(super) fn timer_fired_in(tx: &mut Tx<'_>, timer_id: &str) -> Result<(), Fail
 
 /// Appends audit entries inside the caller's transaction, numbering them from the counter row
 /// (gapless and in commit order: see the schema notes).
+/// Deletes a plugin's KV, pseudonyms and timers in a community.
+pub(super) fn forget_plugin_in(tx: &mut Tx<'_>, community: &str, plugin: &str) -> Result<(), Fail> {
+    for table in ["kv", "pseudonyms", "timers"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE community = $1 AND plugin = $2"),
+            &[&community, &plugin],
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn append_audit_in(tx: &mut Tx<'_>, entries: &[AuditEntry]) -> Result<(), Fail> {
     if entries.is_empty() {
         return Ok(());
@@ -477,15 +488,7 @@ impl CommunityStore for PostgresStore {
 
     fn forget_plugin(&self, community: &str, plugin: &str) -> anyhow::Result<()> {
         let doing = format!("deleting the data of plugin `{plugin}` in community `{community}`");
-        self.write(&doing, |tx| {
-            for table in ["kv", "pseudonyms", "timers"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE community = $1 AND plugin = $2"),
-                    &[&community, &plugin],
-                )?;
-            }
-            Ok(())
-        })?;
+        self.write(&doing, |tx| forget_plugin_in(tx, community, plugin))?;
         Ok(())
     }
 

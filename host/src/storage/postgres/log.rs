@@ -17,8 +17,8 @@ use super::{Fail, PostgresStore, Tx};
 use crate::storage::admin::{AuditEntry, StoreError};
 use crate::storage::codec::{from_db, from_json, sql_limit, to_db, to_json};
 use crate::storage::log::{
-    check_loggable, decode_event, encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter,
-    DeliveryLog, LogEntry, NewEntry, OutboxEntry,
+    check_loggable, decode_event, encode_checked_event, encode_event, outbox_actions, Appended, AttemptFailure, Commit,
+    Cursor, DeadLetter, DeliveryLog, LogEntry, NewEntry, OutboxEntry,
 };
 use crate::storage::Timer;
 
@@ -36,6 +36,17 @@ fn find_in(tx: &mut Tx<'_>, community: &str, dedupe_key: &str) -> Result<Option<
         &[&community, &dedupe_key],
     )?;
     Ok(row.map(|r| from_db(r.get(0))))
+}
+
+/// Deletes an install's cursor and dead letters.
+pub(super) fn drop_cursor_in(tx: &mut Tx<'_>, community: &str, plugin: &str) -> Result<(), Fail> {
+    for table in ["cursors", "dead_letters"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE community = $1 AND plugin = $2"),
+            &[&community, &plugin],
+        )?;
+    }
+    Ok(())
 }
 
 /// Appends one entry inside the caller's transaction (observing the event).
@@ -62,7 +73,7 @@ fn append_in(tx: &mut Tx<'_>, entry: &NewEntry, now_ms: u64) -> Result<Appended,
     let sequence = head_in(tx, community)? + 1;
     let mut event = entry.event.clone();
     event.meta.sequence = sequence;
-    let json = encode_event(&event).map_err(refused)?;
+    let json = encode_checked_event(&event).map_err(refused)?;
     // Targeted entries (timer firings, replays) are not news about the community.
     if entry.target.is_none() {
         observe_in(tx, &event)?;
@@ -212,15 +223,7 @@ impl DeliveryLog for PostgresStore {
 
     fn drop_cursor(&self, community: &str, plugin: &str) -> Result<(), StoreError> {
         let doing = format!("removing the cursor of plugin `{plugin}` in community `{community}`");
-        self.write(&doing, |tx| {
-            for table in ["cursors", "dead_letters"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE community = $1 AND plugin = $2"),
-                    &[&community, &plugin],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(&doing, |tx| drop_cursor_in(tx, community, plugin))
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<bool, StoreError> {
@@ -236,17 +239,11 @@ impl DeliveryLog for PostgresStore {
             for action in commit.actions {
                 apply_action(tx, community, plugin, commit.now_ms, action)?;
             }
-            for entry in outbox_entries(commit) {
+            for (key, action) in outbox_actions(commit) {
                 tx.execute(
                     "INSERT INTO outbox (key, community, plugin, action, created_ms) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (key) DO NOTHING",
-                    &[
-                        &entry.key,
-                        &entry.community,
-                        &entry.plugin,
-                        &to_json(&entry.action)?,
-                        &to_db(entry.created_ms),
-                    ],
+                    &[&key, &community, &plugin, &to_json(action)?, &to_db(commit.now_ms)],
                 )?;
             }
             append_audit_in(tx, commit.audit)?;

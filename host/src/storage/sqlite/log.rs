@@ -15,13 +15,22 @@ use super::{append_audit_in, apply_action, from_db, from_json, observe_in, sql_l
 use super::{Fail, SqliteStore};
 use crate::storage::admin::{AuditEntry, StoreError};
 use crate::storage::log::{
-    decode_event, encode_event, outbox_entries, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog,
+    decode_event, encode_event, outbox_actions, Appended, AttemptFailure, Commit, Cursor, DeadLetter, DeliveryLog,
     LogEntry, NewEntry, OutboxEntry,
 };
 use crate::storage::Timer;
 
 const DEAD_LETTER_COLUMNS: &str = "id, community, plugin, sequence, event, failures, dead_ms";
 const OUTBOX_COLUMNS: &str = "key, community, plugin, action, created_ms";
+
+/// Deletes an install's cursor and dead letters.
+pub(super) fn drop_cursor_in(conn: &Connection, community: &str, plugin: &str) -> Result<(), Fail> {
+    for table in ["cursors", "dead_letters"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE community = ?1 AND plugin = ?2"))?
+            .execute(params![community, plugin])?;
+    }
+    Ok(())
+}
 
 fn head_in(conn: &Connection, community: &str) -> Result<u64, Fail> {
     let head: Option<i64> = conn
@@ -276,13 +285,7 @@ impl DeliveryLog for SqliteStore {
 
     fn drop_cursor(&self, community: &str, plugin: &str) -> Result<(), StoreError> {
         let doing = format!("removing the cursor of plugin `{plugin}` in community `{community}`");
-        self.write(&doing, |conn| {
-            for table in ["cursors", "dead_letters"] {
-                conn.prepare_cached(&format!("DELETE FROM {table} WHERE community = ?1 AND plugin = ?2"))?
-                    .execute(params![community, plugin])?;
-            }
-            Ok(())
-        })
+        self.write(&doing, |conn| drop_cursor_in(conn, community, plugin))
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<bool, StoreError> {
@@ -292,9 +295,8 @@ impl DeliveryLog for SqliteStore {
             commit.event_id, commit.to
         );
         // Encoded before the connection is taken, so other pumps' commits go on meanwhile.
-        let outbox = outbox_entries(commit)
-            .into_iter()
-            .map(|entry| Ok((to_json(&entry.action)?, entry)))
+        let outbox = outbox_actions(commit)
+            .map(|(key, action)| Ok((key, to_json(action)?)))
             .collect::<Result<Vec<_>, Fail>>()
             .map_err(|e| self.describe(&doing, e))?;
         self.write_grouped(&doing, |conn| {
@@ -308,14 +310,8 @@ impl DeliveryLog for SqliteStore {
                 "INSERT INTO outbox (key, community, plugin, action, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (key) DO NOTHING",
             )?;
-            for (action, entry) in &outbox {
-                insert.execute(params![
-                    entry.key,
-                    entry.community,
-                    entry.plugin,
-                    action,
-                    to_db(entry.created_ms)
-                ])?;
+            for (key, action) in &outbox {
+                insert.execute(params![key, community, plugin, action, to_db(commit.now_ms)])?;
             }
             append_audit_in(conn, commit.audit)?;
             Ok(true)

@@ -567,7 +567,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_data() {
     assert_eq!(s.install("c", "poll").unwrap().unwrap().limits.cpu_ms, Some(50));
     assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
     assert_eq!(s.read_log("c", 0, 10).unwrap()[0].event, logged_event());
-    s.delete_install("c", "poll").unwrap();
+    s.uninstall("c", "poll", &[]).unwrap();
     assert_eq!(s.breaker("c", "poll").unwrap(), None);
 }
 
@@ -591,7 +591,7 @@ fn a_database_migrated_from_version_1_is_consistent() {
 }
 
 #[test]
-fn delete_install_takes_its_breaker_in_one_transaction() {
+fn uninstall_takes_its_breaker_in_one_transaction() {
     let s = SqliteStore::open_in_memory().unwrap();
     s.create_community("c", 1).unwrap();
     s.put_package(&package()).unwrap();
@@ -605,13 +605,13 @@ fn delete_install_takes_its_breaker_in_one_transaction() {
         )
     })
     .unwrap();
-    let err = s.delete_install("c", "poll").unwrap_err();
+    let err = s.uninstall("c", "poll", &[]).unwrap_err();
     assert!(err.to_string().contains("simulated failure"), "{err}");
     assert!(s.install("c", "poll").unwrap().is_some());
     assert_eq!(s.breaker("c", "poll").unwrap(), Some(breaker_record()));
     s.with_connection(|conn| conn.execute_batch("DROP TRIGGER fail_on_uninstall"))
         .unwrap();
-    s.delete_install("c", "poll").unwrap();
+    s.uninstall("c", "poll", &[]).unwrap();
     assert_eq!(s.breaker("c", "poll").unwrap(), None);
 }
 

@@ -70,6 +70,36 @@ fn raw_figure(suite: &Suite, raw: &RawHost, fresh: bool, name: &str, threads: us
     Ok(Figure::new(name, runs).with_rss(peak_rss_mib()))
 }
 
+/// A raw-wasmtime figure and a Plaza figure from runs taken in turns (raw, Plaza, raw, …), so a
+/// slow spell of a shared machine falls on both sides of their ratio instead of on one. The raw
+/// side's peak RSS is read before Plaza's first run.
+#[allow(clippy::too_many_arguments)]
+fn paired_figures(
+    suite: &Suite,
+    raw: &RawHost,
+    fresh: bool,
+    raw_name: &str,
+    plaza: &Arc<Plaza>,
+    ids: &mut Ids,
+    plaza_name: &str,
+) -> anyhow::Result<(Figure, Figure)> {
+    raw_threaded(raw, fresh, 1, suite.warmup)?;
+    let mut raw_runs = vec![raw_threaded(raw, fresh, 1, suite.events)?.summary()];
+    let raw_rss = peak_rss_mib();
+    threaded_dispatch(plaza, 1, ids.next(suite.warmup), suite.warmup)?;
+    let mut plaza_runs = Vec::new();
+    for turn in 0..suite.runs {
+        if turn > 0 {
+            raw_runs.push(raw_threaded(raw, fresh, 1, suite.events)?.summary());
+        }
+        plaza_runs.push(threaded_dispatch(plaza, 1, ids.next(suite.events), suite.events)?.summary());
+    }
+    Ok((
+        Figure::new(raw_name, raw_runs).with_rss(raw_rss),
+        Figure::new(plaza_name, plaza_runs).with_rss(peak_rss_mib()),
+    ))
+}
+
 /// What the dispatch scenarios measured, for the scenarios compared with them (P2, P3).
 pub struct DispatchFigures {
     pub scenarios: Vec<Scenario>,
@@ -99,10 +129,10 @@ pub async fn measure(suite: &Suite) -> anyhow::Result<DispatchFigures> {
         "P1",
         "dispatch, a fresh instance per event, one thread (in-memory store)",
     );
-    p1.figures.push(raw_figure(suite, &raw, true, RAW_FRESH, 1)?);
+    let (raw_fresh, plaza_fresh) = paired_figures(suite, &raw, true, RAW_FRESH, &fresh_host, &mut ids, PLAZA_FRESH)?;
+    p1.figures.push(raw_fresh);
     p1.figures.push(raw_async_figure(suite, &raw_async, RAW_FRESH_ASYNC)?);
-    p1.figures
-        .push(plaza_figure(suite, &fresh_host, &mut ids, PLAZA_FRESH, 1).await?);
+    p1.figures.push(plaza_fresh);
     p1.ratio("plaza / raw wasmtime", PLAZA_FRESH, RAW_FRESH, Some(0.8));
     p1.ratio(
         "plaza / raw wasmtime with async calls",
@@ -113,14 +143,16 @@ pub async fn measure(suite: &Suite) -> anyhow::Result<DispatchFigures> {
     p1.notes.push(
         "plaza = Plaza::dispatch on the in-memory store: log append, routing, grant check on the \
          host call, a fresh instance, effects applied, audit entry, cursor moved; raw = the same \
-         component in a minimal embedding: instantiate + call + drop"
+         component in a minimal embedding: instantiate + call + drop; raw and plaza runs taken in \
+         turns"
             .into(),
     );
 
     let mut p1b = Scenario::new("P1b", "dispatch with bounded instance reuse, one thread");
-    p1b.figures.push(raw_figure(suite, &raw, false, RAW_REUSED, 1)?);
-    p1b.figures
-        .push(plaza_figure(suite, &reuse_host, &mut ids, PLAZA_REUSED, 1).await?);
+    let (raw_reused, plaza_reused) =
+        paired_figures(suite, &raw, false, RAW_REUSED, &reuse_host, &mut ids, PLAZA_REUSED)?;
+    p1b.figures.push(raw_reused);
+    p1b.figures.push(plaza_reused);
     p1b.figures.push(p1.figures[2].clone());
     p1b.ratio("plaza reuse / raw reused instance", PLAZA_REUSED, RAW_REUSED, Some(0.7));
     p1b.ratio("plaza reuse / plaza fresh (P1)", PLAZA_REUSED, PLAZA_FRESH, Some(10.0));
