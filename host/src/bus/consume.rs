@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, consumer::pull, AckKind};
+use async_nats::jetstream::{self, consumer::pull, stream::RawMessageErrorKind, AckKind};
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
@@ -18,14 +18,86 @@ use crate::error::PlazaError;
 use crate::storage::log::decode_event;
 use crate::Plaza;
 
-/// How long a partition with events waiting may go without one delivered before it
-/// resubscribes: a pull request the server lost (in a restart) is otherwise never answered.
+/// How long a partition with events waiting may go without one delivered before its consumer
+/// is looked at: a pull request the server lost (in a restart) is otherwise never answered.
 const STALL: Duration = Duration::from_secs(5);
 
-/// The events waiting for `consumer` (none in flight), if any: it should be getting them.
-async fn stalled(consumer: &jetstream::consumer::Consumer<pull::Config>) -> Option<u64> {
+/// Why a partition's consumer delivers nothing although events wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Events wait, or one in flight waits to be redelivered, and nothing arrives: the server
+    /// may have lost the pull request. A new subscription asks again.
+    LostPull {
+        /// Events waiting.
+        pending: u64,
+        /// Events in flight (delivered, not yet acknowledged).
+        in_flight: usize,
+    },
+    /// The consumer counts an event in flight that the stream no longer holds. A NATS server
+    /// killed just after an acknowledgement can come back with the acknowledged (so deleted)
+    /// message still pending in the consumer's state; nats-server 2.9 then fails to redeliver
+    /// it every ack wait and, with one event allowed in flight, delivers no other until the
+    /// stream's first sequence passes the orphan: with an older event kept in the stream,
+    /// never. A new consumer gets past it.
+    OrphanInFlight {
+        /// The consumer's acknowledgement floor (stream sequence).
+        ack_floor: u64,
+        /// The last stream sequence it delivered.
+        delivered: u64,
+    },
+}
+
+/// Why `consumer` delivers nothing although events wait for it, if it should be delivering.
+pub async fn diagnose(
+    stream: &jetstream::stream::Stream,
+    consumer: &jetstream::consumer::Consumer<pull::Config>,
+    partition: u32,
+) -> Option<Stall> {
     let info = consumer.get_info().await.ok()?;
-    (info.num_pending > 0 && info.num_ack_pending == 0).then_some(info.num_pending)
+    if info.num_ack_pending == 0 {
+        return (info.num_pending > 0).then_some(Stall::LostPull {
+            pending: info.num_pending,
+            in_flight: 0,
+        });
+    }
+    let (ack_floor, delivered) = (info.ack_floor.stream_sequence, info.delivered.stream_sequence);
+    // The event in flight lies after the floor and at or before the last delivery; is any of
+    // this partition's events still there?
+    let first_kept = match stream
+        .get_first_raw_message_by_subject(subject::partition_filter(partition), ack_floor + 1)
+        .await
+    {
+        Ok(message) => Some(message.sequence),
+        Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => None,
+        Err(_) => return None,
+    };
+    if first_kept.is_some_and(|seq| seq <= delivered) {
+        // A real event in flight: redelivered after the ack wait, if a pull request is there.
+        return Some(Stall::LostPull {
+            pending: info.num_pending,
+            in_flight: info.num_ack_pending,
+        });
+    }
+    // An acknowledgement that landed meanwhile moves the floor: then nothing was orphaned.
+    let again = consumer.get_info().await.ok()?;
+    (again.num_ack_pending > 0 && again.ack_floor.stream_sequence == ack_floor)
+        .then_some(Stall::OrphanInFlight { ack_floor, delivered })
+}
+
+/// Deletes a partition's durable consumer, so that the next [`consumer`] call creates it anew.
+/// On the work-queue stream a new consumer starts at the first event still there: nothing is
+/// skipped, and an event delivered twice is dropped by its community log's dedupe.
+pub async fn forget_consumer(js: &jetstream::Context, url: &str, partition: u32) -> Result<(), BusError> {
+    let name = consumer_name(partition);
+    let stream = js
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| BusError::nats(url, format!("opening the stream {STREAM}"), e))?;
+    stream
+        .delete_consumer(&name)
+        .await
+        .map_err(|e| BusError::nats(url, format!("deleting the consumer {name}"), e))?;
+    Ok(())
 }
 
 /// The durable consumer of a partition.
@@ -34,7 +106,7 @@ pub fn consumer_name(partition: u32) -> String {
 }
 
 /// Creates (or opens) a partition's consumer: explicit acks, one message in flight.
-pub(crate) async fn consumer(
+pub async fn consumer(
     js: &jetstream::Context,
     settings: &BusSettings,
     partition: u32,
@@ -97,8 +169,7 @@ impl Partition {
                     _ = sweep.tick() => self.sweep(&stop).await,
                     _ = tokio::time::sleep_until((last_message + STALL).into()) => {
                         last_message = Instant::now();
-                        if let Some(pending) = stalled(&consumer).await {
-                            tracing::warn!(partition = p, pending, "events waiting but none delivered for {} s; resubscribing", STALL.as_secs());
+                        if self.unstick(&consumer).await {
                             continue 'connect;
                         }
                     }
@@ -121,6 +192,41 @@ impl Partition {
             }
         }
         tracing::info!(partition = p, "stopped consuming");
+    }
+
+    /// Looks at a consumer that delivered nothing for [`STALL`]; true when it should be
+    /// subscribed again (after being created anew if an orphan blocks it).
+    async fn unstick(&self, consumer: &jetstream::consumer::Consumer<pull::Config>) -> bool {
+        let p = self.partition;
+        let Ok(stream) = self.js.get_stream(STREAM).await else {
+            return false;
+        };
+        match diagnose(&stream, consumer, p).await {
+            None => false,
+            Some(Stall::LostPull { pending, in_flight }) => {
+                tracing::info!(
+                    partition = p,
+                    pending,
+                    in_flight,
+                    "events waiting but none delivered for {} s; resubscribing",
+                    STALL.as_secs()
+                );
+                true
+            }
+            Some(Stall::OrphanInFlight { ack_floor, delivered }) => {
+                tracing::warn!(
+                    partition = p,
+                    ack_floor,
+                    delivered,
+                    "the consumer holds an event in flight that the stream no longer has; creating the consumer anew"
+                );
+                if let Err(e) = forget_consumer(&self.js, &self.settings.url, p).await {
+                    tracing::warn!(partition = p, "{e}; trying again later");
+                    return false;
+                }
+                true
+            }
+        }
     }
 
     /// Accepts one event into its community's log, delivers the community's due events, then
