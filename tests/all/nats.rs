@@ -1088,11 +1088,10 @@ async fn an_event_orphaned_in_flight_by_a_nats_crash_is_told_apart_and_cleared()
         let settings = node_settings(&url, "bare");
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
         let consumer = bus::consume::consumer(&js, &settings, partition).await.unwrap();
-        let stream = js.get_stream(bus::STREAM).await.unwrap();
         let mut messages = consumer.messages().await.unwrap();
         let first = messages.next().await.unwrap().unwrap();
         // A live event in flight is no orphan.
-        let stall = bus::consume::diagnose(&stream, &consumer, partition).await;
+        let stall = bus::consume::diagnose(&js, &consumer, partition).await;
         let live = bus::consume::Stall::LostPull {
             pending: 99,
             in_flight: 1,
@@ -1107,8 +1106,7 @@ async fn an_event_orphaned_in_flight_by_a_nats_crash_is_told_apart_and_cleared()
         nats.restart();
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
         let mut consumer = bus::consume::consumer(&js, &settings, partition).await.unwrap();
-        let stream = js.get_stream(bus::STREAM).await.unwrap();
-        let stall = bus::consume::diagnose(&stream, &consumer, partition).await;
+        let stall = bus::consume::diagnose(&js, &consumer, partition).await;
         if let Some(bus::consume::Stall::OrphanInFlight { .. }) = stall {
             let created = consumer.info().await.unwrap().created;
             orphaned = Some((nats, created));

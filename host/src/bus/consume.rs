@@ -49,7 +49,7 @@ pub enum Stall {
 
 /// Why `consumer` delivers nothing although events wait for it, if it should be delivering.
 pub async fn diagnose(
-    stream: &jetstream::stream::Stream,
+    js: &jetstream::Context,
     consumer: &jetstream::consumer::Consumer<pull::Config>,
     partition: u32,
 ) -> Option<Stall> {
@@ -63,7 +63,10 @@ pub async fn diagnose(
     let (ack_floor, delivered) = (info.ack_floor.stream_sequence, info.delivered.stream_sequence);
     // The event in flight lies after the floor and at or before the last delivery; is any of
     // this partition's events still there?
-    let first_kept = match stream
+    let first_kept = match js
+        .get_stream_no_info(STREAM)
+        .await
+        .ok()?
         .get_first_raw_message_by_subject(subject::partition_filter(partition), ack_floor + 1)
         .await
     {
@@ -198,10 +201,7 @@ impl Partition {
     /// subscribed again (after being created anew if an orphan blocks it).
     async fn unstick(&self, consumer: &jetstream::consumer::Consumer<pull::Config>) -> bool {
         let p = self.partition;
-        let Ok(stream) = self.js.get_stream(STREAM).await else {
-            return false;
-        };
-        match diagnose(&stream, consumer, p).await {
+        match diagnose(&self.js, consumer, p).await {
             None => false,
             Some(Stall::LostPull { pending, in_flight }) => {
                 tracing::info!(

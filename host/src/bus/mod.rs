@@ -29,7 +29,10 @@
 //!   throughput per partition, but it is what keeps a community's order across a handover: the
 //!   next owner cannot get event k+1 while the previous owner still holds event k, even if
 //!   that owner is only slow, not dead. The stream is a work queue: acknowledged events leave
-//!   it (the community's log keeps them).
+//!   it (the community's log keeps them). A partition that delivers nothing for 5 s while
+//!   events wait subscribes again; if its consumer counts an event in flight that the stream
+//!   no longer holds (a NATS crash right after an ack), the consumer is made anew
+//!   ([`consume::Stall`]).
 //! - **Effects exactly once.** A consumed event goes through [`Plaza::accept`](crate::Plaza::accept) (the review hook
 //!   for new messages, then a durable append to its community's log, deduplicated by event id)
 //!   and is delivered by the embedded mode's own pump: each install's effects, outbox entries

@@ -14,7 +14,7 @@ pub mod retry;
 pub(crate) mod routing;
 pub mod runner;
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt as _};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 

@@ -6,7 +6,7 @@
 //! their data on members. The store remembers each pseudonym so the host can map it back when
 //! the plugin acts on a member (kick, mute, profile).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use sha2::{Digest, Sha256};
 

@@ -1,7 +1,8 @@
 //! An in-memory [`CommunityStore`]: the default for tests, `plaza run` and the library. Its admin
 //! model and delivery log live beside it (`memory_admin.rs`, `memory_log.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::{CommunityStore, MemberStanding, StoredMessage, Timer};

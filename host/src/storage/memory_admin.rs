@@ -17,7 +17,8 @@
 //! - Audit `seq` numbers start at 1 and increase; `audit` with a `limit` answers the newest
 //!   `limit` matching entries, oldest first.
 
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::admin::{
@@ -219,7 +220,6 @@ impl AdminStore for MemoryStore {
     fn uninstall(&self, community: &str, plugin_id: &str, audit: &[AuditEntry]) -> Result<(), StoreError> {
         // Only the lookup can fail, and it comes first: after it every step happens.
         self.admin.write(|a| {
-            a.generation += 1;
             let list = a
                 .installs
                 .get_mut(community)
@@ -229,6 +229,7 @@ impl AdminStore for MemoryStore {
                 .position(|i| i.plugin_id == plugin_id)
                 .ok_or_else(|| not_installed(community, plugin_id))?;
             list.remove(index);
+            a.generation += 1;
             a.breakers.remove(&key(community, plugin_id));
             a.append_audit(audit);
             Ok::<_, StoreError>(())

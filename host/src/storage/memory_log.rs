@@ -16,7 +16,8 @@
 //! - A replayed event starts again from attempt 1.
 //! - `outbox_delivered` keeps the first delivery time of an entry marked twice.
 
-use std::collections::{BTreeMap, HashMap};
+use foldhash::{HashMap, HashMapExt as _};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 

@@ -73,7 +73,6 @@ fn raw_figure(suite: &Suite, raw: &RawHost, fresh: bool, name: &str, threads: us
 /// A raw-wasmtime figure and a Plaza figure from runs taken in turns (raw, Plaza, raw, …), so a
 /// slow spell of a shared machine falls on both sides of their ratio instead of on one. The raw
 /// side's peak RSS is read before Plaza's first run.
-#[allow(clippy::too_many_arguments)]
 fn paired_figures(
     suite: &Suite,
     raw: &RawHost,

@@ -2,7 +2,8 @@
 //! instruction-count profilers: `valgrind --tool=callgrind plaza bench profile --reuse
 //! --events N`. Two runs with different `--events` give the instructions per event from their
 //! difference, which cancels loading and compiling the plugin. `--durable` profiles P6 instead:
-//! one community end to end over the embedded database (accept, delivery, outbox relay).
+//! one community end to end over the embedded database (accept, delivery, outbox relay), and
+//! `--raw` the raw-wasmtime baseline that P1 and P1b are compared with.
 
 use std::process::ExitCode;
 
@@ -18,6 +19,10 @@ pub struct ProfileArgs {
     /// P6 instead: one community end to end over the embedded database.
     #[arg(long)]
     durable: bool,
+    /// The raw-wasmtime baseline instead (a fresh instance per event, or one for all with
+    /// `--reuse`).
+    #[arg(long, conflicts_with = "durable")]
+    raw: bool,
     /// Events to dispatch.
     #[arg(long, default_value_t = 1_000)]
     events: u64,
@@ -35,6 +40,11 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         fixtures: args.fixtures,
     };
     let echo = suite.fixture(if args.reuse { "echo-reuse.wasm" } else { "echo.wasm" })?;
+    if args.raw {
+        let run = super::raw::RawHost::small(&suite.fixture("echo.wasm")?)?.run(!args.reuse, 0, args.events)?;
+        println!("{} events dispatched by the raw baseline", run.events);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = suite.plaza_config();
     // A small pool (a quarter of it may stay warm): valgrind cannot reserve the default one.
     config.engine.pool_instances = 4;

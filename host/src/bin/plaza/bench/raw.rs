@@ -160,9 +160,24 @@ pub struct RawHost {
 
 impl RawHost {
     pub fn new(component_bytes: &[u8]) -> anyhow::Result<Self> {
+        Self::with_pool(component_bytes, PoolingAllocationConfig::default())
+    }
+
+    /// With room for only a few instances: valgrind cannot reserve the default pool.
+    pub fn small(component_bytes: &[u8]) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(4)
+            .total_core_instances(16)
+            .total_memories(8)
+            .total_tables(16)
+            .total_stacks(4);
+        Self::with_pool(component_bytes, pool)
+    }
+
+    fn with_pool(component_bytes: &[u8], pool: PoolingAllocationConfig) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let component = Component::new(&engine, component_bytes)
             .map_err(anyhow::Error::from)
