@@ -6,6 +6,7 @@
 //! plugin reads its own earlier writes within the same invocation.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Serialize, Serializer};
 
@@ -89,23 +90,16 @@ pub struct Effects {
     actions: Vec<Action>,
     kv_overlay: BTreeMap<String, Option<Vec<u8>>>,
     next_id: u32,
-    id_prefix: String,
 }
 
 impl Effects {
-    /// Effects of the invocation identified by `id_prefix` (plugin and event), which makes the
-    /// ids of messages and timers it creates deterministic: a retry of the same event produces the
-    /// same ids, which later lets an outbox deduplicate.
-    pub fn new(id_prefix: String) -> Self {
-        Effects {
-            id_prefix,
-            ..Effects::default()
-        }
-    }
-
-    /// A fresh id for an object this invocation creates, e.g. `msg:poll:e17:0`.
-    pub fn new_id(&mut self, kind: &str) -> String {
-        let id = format!("{kind}:{}:{}", self.id_prefix, self.next_id);
+    /// A fresh id for an object that `plugin`'s invocation for `event_id` creates, e.g.
+    /// `msg:poll:e17:0`. Ids are deterministic: a retry of the same event produces the same
+    /// ids, which lets an outbox deduplicate.
+    pub fn new_id(&mut self, kind: &str, plugin: &str, event_id: &str) -> String {
+        // Sized up front: `format!` guesses from the literal parts and would grow it ~3 times.
+        let mut id = String::with_capacity(kind.len() + plugin.len() + event_id.len() + 13);
+        let _ = write!(id, "{kind}:{plugin}:{event_id}:{}", self.next_id);
         self.next_id += 1;
         id
     }
@@ -170,7 +164,7 @@ mod tests {
 
     #[test]
     fn overlay_tracks_last_write() {
-        let mut e = Effects::new("p:e1".into());
+        let mut e = Effects::default();
         assert_eq!(e.kv_written("a"), None);
         e.push(Action::KvSet {
             key: "a".into(),
@@ -194,12 +188,11 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_per_invocation() {
-        let mut a = Effects::new("poll:e1".into());
-        let mut b = Effects::new("poll:e1".into());
-        assert_eq!(a.new_id("msg"), "msg:poll:e1:0");
-        assert_eq!(b.new_id("msg"), "msg:poll:e1:0");
-        assert_eq!(a.new_id("timer"), b.new_id("timer"));
-        assert_eq!(a.new_id("msg"), "msg:poll:e1:2");
+        let (mut a, mut b) = (Effects::default(), Effects::default());
+        assert_eq!(a.new_id("msg", "poll", "e1"), "msg:poll:e1:0");
+        assert_eq!(b.new_id("msg", "poll", "e1"), "msg:poll:e1:0");
+        assert_eq!(a.new_id("timer", "poll", "e1"), b.new_id("timer", "poll", "e1"));
+        assert_eq!(a.new_id("msg", "poll", "e1"), "msg:poll:e1:2");
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! - [`bus`]: scale-out on NATS JetStream (`plaza serve --bus`): events partitioned by
 //!   community onto a stream, partition leases in a KV bucket, one consumer per owned partition
 //!   delivering through the same log and pump as the embedded mode.
+//! - `hash`: the hash map of the dispatch path and the in-memory stores (foldhash).
 //! - [`metrics`]: counters, histograms and gauges of ingest, delivery and invocations, in the
 //!   Prometheus text format (what `plaza serve` exposes at `/metrics`).
 
@@ -47,6 +48,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod harness;
+mod hash;
 pub mod host_api;
 pub mod manifest;
 pub mod metrics;

@@ -151,8 +151,10 @@ struct State {
     ingested: BTreeMap<String, u64>,
     duplicate: BTreeMap<String, u64>,
     rejected: BTreeMap<String, u64>,
-    deliveries: BTreeMap<(String, String, DeliveryOutcome), u64>,
-    durations: BTreeMap<(String, Export), Histogram>,
+    /// By community, then plugin, then outcome.
+    deliveries: BTreeMap<String, BTreeMap<String, BTreeMap<DeliveryOutcome, u64>>>,
+    /// By plugin, then export.
+    durations: BTreeMap<String, BTreeMap<Export, Histogram>>,
     failures: BTreeMap<(String, &'static str), u64>,
     fuel: BTreeMap<String, u64>,
     cpu: BTreeMap<String, Duration>,
@@ -171,6 +173,19 @@ fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, by: u64) {
     *slot = slot.saturating_add(by);
 }
 
+/// The series under `label`, made empty if new. The label is copied only then: recording into
+/// an existing series allocates nothing (every event and invocation records several).
+fn series<'m, V: Default>(map: &'m mut BTreeMap<String, V>, label: &str) -> &'m mut V {
+    if !map.contains_key(label) {
+        map.insert(label.to_owned(), V::default());
+    }
+    map.get_mut(label).expect("inserted above")
+}
+
+fn count(slot: &mut u64, by: u64) {
+    *slot = slot.saturating_add(by);
+}
+
 impl Metrics {
     /// An empty registry.
     pub fn new() -> Self {
@@ -183,40 +198,40 @@ impl Metrics {
 
     /// An event was appended to `community`'s log.
     pub fn event_ingested(&self, community: &str) {
-        bump(&mut self.state().ingested, community.to_string(), 1);
+        count(series(&mut self.state().ingested, community), 1);
     }
 
     /// An offered event was already in `community`'s log.
     pub fn event_duplicate(&self, community: &str) {
-        bump(&mut self.state().duplicate, community.to_string(), 1);
+        count(series(&mut self.state().duplicate, community), 1);
     }
 
     /// The review hook rejected (or held) a message for `community`.
     pub fn event_rejected(&self, community: &str) {
-        bump(&mut self.state().rejected, community.to_string(), 1);
+        count(series(&mut self.state().rejected, community), 1);
     }
 
     /// One delivery attempt of a log entry to `plugin` in `community` ended with `outcome`.
     pub fn delivery(&self, community: &str, plugin: &str, outcome: DeliveryOutcome) {
-        let key = (community.to_string(), plugin.to_string(), outcome);
-        bump(&mut self.state().deliveries, key, 1);
+        let mut state = self.state();
+        let by_plugin = series(&mut state.deliveries, community);
+        count(series(by_plugin, plugin).entry(outcome).or_default(), 1);
     }
 
     /// An invocation finished: its duration, time on an executor thread, fuel and failure.
     pub fn invocation(&self, sample: &InvocationSample<'_>) {
         let mut state = self.state();
-        let plugin = sample.plugin.to_string();
-        state
-            .durations
-            .entry((plugin.clone(), sample.export))
+        let plugin = sample.plugin;
+        series(&mut state.durations, plugin)
+            .entry(sample.export)
             .or_default()
             .observe(sample.duration.as_secs_f64());
-        *state.cpu.entry(plugin.clone()).or_default() += sample.cpu;
+        *series(&mut state.cpu, plugin) += sample.cpu;
         if let Some(fuel) = sample.fuel {
-            bump(&mut state.fuel, plugin.clone(), fuel);
+            count(series(&mut state.fuel, plugin), fuel);
         }
         if let Some(reason) = sample.failure {
-            bump(&mut state.failures, (plugin, reason.code()), 1);
+            bump(&mut state.failures, (plugin.to_string(), reason.code()), 1);
         }
     }
 
@@ -268,7 +283,14 @@ impl Metrics {
                 "counter",
                 "Delivery attempts of log entries to installs, by outcome (ok, failed then retried, dead_letter).",
             );
-            for ((community, plugin, outcome), n) in &state.deliveries {
+            let deliveries = state.deliveries.iter().flat_map(|(community, by_plugin)| {
+                by_plugin.iter().flat_map(move |(plugin, by_outcome)| {
+                    by_outcome
+                        .iter()
+                        .map(move |(outcome, n)| (community, plugin, outcome, n))
+                })
+            });
+            for (community, plugin, outcome, n) in deliveries {
                 let labels = [
                     ("community", community.as_str()),
                     ("plugin", plugin),
@@ -284,8 +306,10 @@ impl Metrics {
                 "histogram",
                 "Wall-clock time of plugin invocations, instantiation and host calls included.",
             );
-            for ((plugin, export), h) in &state.durations {
-                histogram(&mut out, name, &[("plugin", plugin), ("export", export.name())], h);
+            for (plugin, by_export) in &state.durations {
+                for (export, h) in by_export {
+                    histogram(&mut out, name, &[("plugin", plugin), ("export", export.name())], h);
+                }
             }
 
             let name = "plaza_invocation_failures_total";

@@ -1064,9 +1064,10 @@ async fn a_bus_node_fires_the_timers_of_its_partitions() {
 /// The server fails to redeliver it every ack wait and, with one event allowed in flight,
 /// delivers no other until the stream's first sequence passes the orphan: with an older event
 /// kept in the stream, never (a fault test's red run). Here the kill leaves a real orphan,
-/// `diagnose` tells it from a live event in flight, and once the consumer is deleted a node
-/// creates it anew and the events published next take effect once, in order. (The stream this
-/// test can make keeps no older event, so the server would also clear this orphan itself.)
+/// `diagnose` tells it from a live event in flight, a partition's `unstick` deletes the
+/// consumer, a node creates it anew, and the events published next take effect once, in order.
+/// (The stream this test can make keeps no older event, so the server would also clear this
+/// orphan itself once a node subscribed: hence `unstick` is called before a node starts.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_orphaned_in_flight_by_a_nats_crash_is_told_apart_and_cleared() {
     use futures_util::StreamExt as _;
@@ -1092,7 +1093,7 @@ async fn an_event_orphaned_in_flight_by_a_nats_crash_is_told_apart_and_cleared()
         let first = messages.next().await.unwrap().unwrap();
         // A live event in flight is no orphan.
         let stall = bus::consume::diagnose(&js, &consumer, partition).await;
-        let live = bus::consume::Stall::LostPull {
+        let live = bus::consume::Stall::InFlightNotRedelivered {
             pending: 99,
             in_flight: 1,
         };
@@ -1109,27 +1110,31 @@ async fn an_event_orphaned_in_flight_by_a_nats_crash_is_told_apart_and_cleared()
         let stall = bus::consume::diagnose(&js, &consumer, partition).await;
         if let Some(bus::consume::Stall::OrphanInFlight { .. }) = stall {
             let created = consumer.info().await.unwrap().created;
-            orphaned = Some((nats, created));
+            orphaned = Some((nats, created, js, consumer));
             break;
         }
     }
-    let (nats, orphans_consumer) = orphaned.expect("no kill in 30 left an event orphaned in flight");
+    let (nats, orphans_consumer, js, consumer) = orphaned.expect("no kill in 30 left an event orphaned in flight");
     let data = tempfile::tempdir().unwrap();
     setup(data.path(), &community).await;
-    let js = async_nats::jetstream::new(async_nats::connect(&nats.url()).await.unwrap());
-    bus::consume::forget_consumer(&js, &nats.url(), partition)
-        .await
-        .unwrap();
+    // What a node's partition does after a quiet spell: the orphan is told and its consumer gone.
+    let acted = bus::consume::unstick(&js, &nats.url(), &consumer, partition).await;
+    assert!(
+        matches!(acted, Some(bus::consume::Stall::OrphanInFlight { .. })),
+        "{acted:?}"
+    );
+    let stream = js.get_stream(bus::STREAM).await.unwrap();
+    let name = bus::consume::consumer_name(partition);
+    assert!(
+        stream.consumer_info(&name).await.is_err(),
+        "the orphan's consumer is still there"
+    );
     let nodes = start_nodes(data.path(), &nats, &["o0"]).await;
     let publisher = Publisher::connect(&nats.url(), PARTITIONS).await.unwrap();
     let mut order = BTreeMap::new();
     publish(&publisher, &make_events("late", 0, 200, &community), &mut order).await;
     wait_all_delivered(dir(&data), &order, &community, &nats.url(), &|| nats.log()).await;
-    let stream = js.get_stream(bus::STREAM).await.unwrap();
-    let now = stream
-        .consumer_info(&bus::consume::consumer_name(partition))
-        .await
-        .unwrap();
+    let now = stream.consumer_info(&name).await.unwrap();
     assert!(now.created > orphans_consumer, "{now:?}");
     assert_eq!((now.num_ack_pending, now.num_pending), (0, 0), "{now:?}");
     for (stop, node) in nodes {

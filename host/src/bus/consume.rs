@@ -25,10 +25,16 @@ const STALL: Duration = Duration::from_secs(5);
 /// Why a partition's consumer delivers nothing although events wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stall {
-    /// Events wait, or one in flight waits to be redelivered, and nothing arrives: the server
-    /// may have lost the pull request. A new subscription asks again.
+    /// Events wait, none is in flight, and nothing arrives: the server lost the pull request
+    /// (in a restart). A new subscription asks again.
     LostPull {
         /// Events waiting.
+        pending: u64,
+    },
+    /// A live event is in flight (the stream still holds it) and is not redelivered after the
+    /// ack wait: its pull request was lost too. A new subscription asks again.
+    InFlightNotRedelivered {
+        /// Events waiting behind it.
         pending: u64,
         /// Events in flight (delivered, not yet acknowledged).
         in_flight: usize,
@@ -57,7 +63,6 @@ pub async fn diagnose(
     if info.num_ack_pending == 0 {
         return (info.num_pending > 0).then_some(Stall::LostPull {
             pending: info.num_pending,
-            in_flight: 0,
         });
     }
     let (ack_floor, delivered) = (info.ack_floor.stream_sequence, info.delivered.stream_sequence);
@@ -76,7 +81,7 @@ pub async fn diagnose(
     };
     if first_kept.is_some_and(|seq| seq <= delivered) {
         // A real event in flight: redelivered after the ack wait, if a pull request is there.
-        return Some(Stall::LostPull {
+        return Some(Stall::InFlightNotRedelivered {
             pending: info.num_pending,
             in_flight: info.num_ack_pending,
         });
@@ -92,15 +97,47 @@ pub async fn diagnose(
 /// skipped, and an event delivered twice is dropped by its community log's dedupe.
 pub async fn forget_consumer(js: &jetstream::Context, url: &str, partition: u32) -> Result<(), BusError> {
     let name = consumer_name(partition);
-    let stream = js
-        .get_stream(STREAM)
-        .await
-        .map_err(|e| BusError::nats(url, format!("opening the stream {STREAM}"), e))?;
-    stream
-        .delete_consumer(&name)
+    js.delete_consumer_from_stream(&name, STREAM)
         .await
         .map_err(|e| BusError::nats(url, format!("deleting the consumer {name}"), e))?;
     Ok(())
+}
+
+/// What a partition does when its consumer delivered nothing for [`STALL`]: says why, and
+/// deletes the consumer if an orphan blocks it. Returns the stall when the partition should
+/// subscribe again; `None` when nothing is wrong or the consumer could not be deleted (the
+/// next check tries again).
+pub async fn unstick(
+    js: &jetstream::Context,
+    url: &str,
+    consumer: &jetstream::consumer::Consumer<pull::Config>,
+    partition: u32,
+) -> Option<Stall> {
+    let p = partition;
+    let stall = diagnose(js, consumer, p).await?;
+    let quiet_for = STALL.as_secs();
+    match stall {
+        Stall::LostPull { .. } | Stall::InFlightNotRedelivered { .. } => {
+            tracing::info!(
+                partition = p,
+                ?stall,
+                "nothing delivered for {quiet_for} s; resubscribing"
+            );
+        }
+        Stall::OrphanInFlight { ack_floor, delivered } => {
+            tracing::warn!(
+                partition = p,
+                ack_floor,
+                delivered,
+                "the consumer holds an event in flight that the stream no longer has; creating the consumer anew"
+            );
+            if let Err(e) = forget_consumer(js, url, p).await {
+                tracing::warn!(partition = p, "{e}; trying again later");
+                return None;
+            }
+        }
+    }
+    Some(stall)
 }
 
 /// The durable consumer of a partition.
@@ -172,7 +209,7 @@ impl Partition {
                     _ = sweep.tick() => self.sweep(&stop).await,
                     _ = tokio::time::sleep_until((last_message + STALL).into()) => {
                         last_message = Instant::now();
-                        if self.unstick(&consumer).await {
+                        if unstick(&self.js, &self.settings.url, &consumer, self.partition).await.is_some() {
                             continue 'connect;
                         }
                     }
@@ -195,38 +232,6 @@ impl Partition {
             }
         }
         tracing::info!(partition = p, "stopped consuming");
-    }
-
-    /// Looks at a consumer that delivered nothing for [`STALL`]; true when it should be
-    /// subscribed again (after being created anew if an orphan blocks it).
-    async fn unstick(&self, consumer: &jetstream::consumer::Consumer<pull::Config>) -> bool {
-        let p = self.partition;
-        match diagnose(&self.js, consumer, p).await {
-            None => false,
-            Some(Stall::LostPull { pending, in_flight }) => {
-                tracing::info!(
-                    partition = p,
-                    pending,
-                    in_flight,
-                    "events waiting but none delivered for {} s; resubscribing",
-                    STALL.as_secs()
-                );
-                true
-            }
-            Some(Stall::OrphanInFlight { ack_floor, delivered }) => {
-                tracing::warn!(
-                    partition = p,
-                    ack_floor,
-                    delivered,
-                    "the consumer holds an event in flight that the stream no longer has; creating the consumer anew"
-                );
-                if let Err(e) = forget_consumer(&self.js, &self.settings.url, p).await {
-                    tracing::warn!(partition = p, "{e}; trying again later");
-                    return false;
-                }
-                true
-            }
-        }
     }
 
     /// Accepts one event into its community's log, delivers the community's due events, then

@@ -14,7 +14,7 @@ pub mod retry;
 pub(crate) mod routing;
 pub mod runner;
 
-use foldhash::{HashMap, HashMapExt as _};
+use crate::hash::{HashMap, HashMapExt as _};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -741,7 +741,11 @@ impl Plaza {
                     kind: EventKind::MessagePosted(current.clone()),
                 },
             );
-            let EventKind::MessagePosted(shown_message) = &shown.kind else {
+            let Event {
+                meta: shown_meta,
+                kind: EventKind::MessagePosted(shown_message),
+            } = shown
+            else {
                 unreachable!("mapped in kind")
             };
             let request = types::ReviewRequest {
@@ -752,7 +756,7 @@ impl Plaza {
             let call = CallContext {
                 // The review hook answers within milliseconds: no outbound HTTP there.
                 http: None,
-                ..self.call_context(install, &shown.meta.id, timestamp_ms)
+                ..self.call_context(install, &shown_meta.id, timestamp_ms)
             };
             let (cpu_ms, wall_ms) = (install.limits.review_cpu_ms, install.limits.review_wall_clock_ms);
             let mut execution = invoke::execute(
@@ -874,7 +878,7 @@ impl Plaza {
         }
         let mut unseen = Vec::new();
         let (community, plugin) = (&install.community, &install.plugin.name);
-        let mapped = pseudonym::map_event(event, &mut |member| {
+        let mapped = pseudonym::map_event(event.clone(), &mut |member| {
             if let Some(p) = self.remembered.get(community, plugin, member) {
                 return p;
             }
@@ -915,7 +919,7 @@ impl Plaza {
     /// still empty) and the actions a success asks for.
     pub(crate) async fn run_handler(&self, install: &Install, event: &Event) -> (InvocationReport, Vec<Action>) {
         let shown = self.for_plugin(install, event);
-        let wit_event = types::Event::from(&shown);
+        let wit_event = types::Event::from(shown);
         let call = self.call_context(install, &event.meta.id, event.meta.timestamp_ms);
         let (cpu_ms, wall_ms) = (install.limits.cpu_ms, install.limits.wall_clock_ms);
         let execution = invoke::execute(

@@ -1,7 +1,7 @@
 //! One pump per install in this process. The map holds a lock only while a pump holds it or
 //! waits for it, so it stays the size of the pumps running, not of every install ever pumped.
 
-use foldhash::HashMap;
+use crate::hash::HashMap;
 use std::sync::{Arc, Mutex};
 
 type Lock = Arc<tokio::sync::Mutex<()>>;

@@ -31,12 +31,7 @@ impl HostState {
 
     /// Whether `id` is a message in this community's `channel`, or one this invocation sent there.
     fn message_in_channel(&self, channel: &str, id: &str) -> bool {
-        self.effects.sent_message(id)
-            || self
-                .call
-                .store
-                .message(&self.call.community, id)
-                .is_some_and(|m| m.channel == channel && !m.deleted)
+        self.effects.sent_message(id) || self.call.store.message_live_in(&self.call.community, channel, id)
     }
 
     fn post(&mut self, channel: String, text: String, reply_to: Option<String>) -> Result<String, HostError> {
@@ -44,7 +39,7 @@ impl HostState {
         call.rate
             .try_take(&call.limits.rates, &call.community, &call.plugin, &channel, call.now_ms)
             .map_err(HostError::RateLimited)?;
-        let message_id = self.effects.new_id("msg");
+        let message_id = self.effects.new_id("msg", &self.call.plugin, &self.call.event_id);
         self.record(Action::SendMessage {
             channel,
             message_id: message_id.clone(),

@@ -2,7 +2,7 @@
 //! (community, plugin). A call over budget gets `rate-limited(retry-after-ms)`; nothing is banned,
 //! and the budget refills steadily.
 
-use foldhash::HashMap;
+use crate::hash::HashMap;
 use std::sync::Mutex;
 
 use serde::Serialize;

@@ -38,7 +38,7 @@ impl HostState {
                 "timers fire at least {min} ms apart; asked for {delay_ms} ms"
             )));
         }
-        let timer_id = self.effects.new_id("timer");
+        let timer_id = self.effects.new_id("timer", &self.call.plugin, &self.call.event_id);
         self.record(Action::ScheduleTimer {
             timer_id: timer_id.clone(),
             name,

@@ -83,7 +83,7 @@ impl HostState {
                 table
             },
             limiter: Limiter::new(&call.limits),
-            effects: Effects::new(format!("{}:{}", call.plugin, call.event_id)),
+            effects: Effects::default(),
             call,
             logs: Vec::new(),
             log_bytes: 0,
@@ -124,7 +124,7 @@ impl HostState {
     pub(crate) fn begin_call(&mut self, call: CallContext, cpu_ticks: u64, wall_clock_ms: u64) {
         let memory_used = self.limiter.memory_used();
         self.limiter = Limiter::new(&call.limits).with_memory_used(memory_used);
-        self.effects = Effects::new(format!("{}:{}", call.plugin, call.event_id));
+        self.effects = Effects::default();
         self.call = call;
         self.logs.clear();
         self.log_bytes = 0;

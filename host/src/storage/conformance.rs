@@ -247,6 +247,10 @@ fn messages(s: &dyn Store) {
     };
     assert_eq!(s.message(c, "m2"), Some(m2.clone()));
     assert_eq!(s.message("elsewhere", "m2"), None);
+    assert!(s.message_live_in(c, "general", "m2"));
+    assert!(!s.message_live_in(c, "random", "m2"), "another channel's message");
+    assert!(!s.message_live_in(c, "general", "m9"));
+    assert!(!s.message_live_in("elsewhere", "general", "m2"));
     assert!(s.messages("elsewhere").is_empty());
 
     let edited = |id: &str, text: &str| EventKind::MessageEdited {
@@ -276,6 +280,7 @@ fn messages(s: &dyn Store) {
             ..m2.clone()
         })
     );
+    assert!(!s.message_live_in(c, "general", "m2"), "a deleted message");
     s.observe(&event(c, 7, deleted("m9"))).unwrap();
     assert_eq!(s.message(c, "m9"), None);
 

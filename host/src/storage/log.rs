@@ -27,6 +27,8 @@
 //!   in commit order, until a relay marks it delivered. Keys are unique: a retried commit cannot
 //!   add an action twice.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::admin::{AuditEntry, StoreError};
@@ -174,7 +176,14 @@ pub fn outbox_actions<'a>(commit: &Commit<'a>) -> impl Iterator<Item = (String, 
         .iter()
         .enumerate()
         .filter(|(_, a)| a.is_visible())
-        .map(move |(index, action)| (format!("{event_id}/{plugin}/{index}"), action))
+        .map(move |(index, action)| (outbox_key(event_id, plugin, index), action))
+}
+
+/// `{event_id}/{plugin}/{index}`, sized up front (`format!` would grow it ~3 times).
+fn outbox_key(event_id: &str, plugin: &str, index: usize) -> String {
+    let mut key = String::with_capacity(event_id.len() + plugin.len() + 12);
+    let _ = write!(key, "{event_id}/{plugin}/{index}");
+    key
 }
 
 /// The durable log, cursors, dead letters and outbox. See the module docs for the semantics

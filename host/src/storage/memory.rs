@@ -1,7 +1,7 @@
 //! An in-memory [`CommunityStore`]: the default for tests, `plaza run` and the library. Its admin
 //! model and delivery log live beside it (`memory_admin.rs`, `memory_log.rs`).
 
-use foldhash::HashMap;
+use crate::hash::{get_or_default, HashMap};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -80,7 +80,7 @@ impl Community {
 impl CommunityStore for MemoryStore {
     fn observe(&self, event: &Event) -> anyhow::Result<()> {
         self.write(|inner| {
-            let c = inner.communities.entry(event.meta.community.clone()).or_default();
+            let c = get_or_default(&mut inner.communities, &event.meta.community);
             match &event.kind {
                 EventKind::MemberJoined { member, .. } | EventKind::MemberUpdated { member } => {
                     c.members.insert(member.id.clone(), member.clone());
@@ -159,6 +159,18 @@ impl CommunityStore for MemoryStore {
         self.read(|i| {
             let c = i.communities.get(community)?;
             c.message_log.get(*c.messages.get(message_id)?).cloned()
+        })
+    }
+
+    fn message_live_in(&self, community: &str, channel: &str, message_id: &str) -> bool {
+        self.read(|i| {
+            let Some(c) = i.communities.get(community) else {
+                return false;
+            };
+            c.messages
+                .get(message_id)
+                .and_then(|&index| c.message_log.get(index))
+                .is_some_and(|m| m.channel == channel && !m.deleted)
         })
     }
 
@@ -265,7 +277,7 @@ impl CommunityStore for MemoryStore {
                     i.timers.remove(timer_id);
                     continue;
                 }
-                let c = i.communities.entry(community.to_string()).or_default();
+                let c = get_or_default(&mut i.communities, community);
                 match action {
                     Action::SendMessage {
                         channel,
@@ -275,7 +287,7 @@ impl CommunityStore for MemoryStore {
                     } => c.record_message(StoredMessage {
                         channel: channel.clone(),
                         message_id: message_id.clone(),
-                        author: format!("plugin:{plugin}"),
+                        author: ["plugin:", plugin].concat(),
                         text: text.clone(),
                         reply_to: reply_to.clone(),
                         posted_by_plugin: Some(plugin.to_string()),

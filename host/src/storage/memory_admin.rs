@@ -17,7 +17,7 @@
 //! - Audit `seq` numbers start at 1 and increase; `audit` with a `limit` answers the newest
 //!   `limit` matching entries, oldest first.
 
-use foldhash::HashMap;
+use crate::hash::HashMap;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 

@@ -16,7 +16,7 @@
 //! - A replayed event starts again from attempt 1.
 //! - `outbox_delivered` keeps the first delivery time of an entry marked twice.
 
-use foldhash::{HashMap, HashMapExt as _};
+use crate::hash::{get_or_default, HashMap, HashMapExt as _};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
@@ -163,7 +163,7 @@ impl Logs {
 
     /// Adds a planned entry to its community's log.
     fn insert(&mut self, entry: LogEntry) {
-        let log = self.communities.entry(entry.community.clone()).or_default();
+        let log = get_or_default(&mut self.communities, &entry.community);
         log.head = entry.sequence;
         log.dedupe.insert(entry.dedupe_key.clone(), entry.sequence);
         log.entries.insert(entry.sequence, entry);
@@ -308,7 +308,7 @@ impl DeliveryLog for MemoryStore {
 
     fn init_cursor(&self, community: &str, plugin: &str) -> Result<Cursor, StoreError> {
         Ok(self.log.write(|logs| {
-            let log = logs.communities.entry(community.to_string()).or_default();
+            let log = get_or_default(&mut logs.communities, community);
             let head = log.head;
             log.cursors
                 .entry(plugin.to_string())

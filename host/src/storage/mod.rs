@@ -93,6 +93,13 @@ pub trait CommunityStore: Send + Sync {
     /// A message, if it exists in that community.
     fn message(&self, community: &str, message_id: &str) -> Option<StoredMessage>;
 
+    /// Whether a message exists in that community's `channel` and is not deleted (what a
+    /// reply needs to know). A store may answer without copying the message out.
+    fn message_live_in(&self, community: &str, channel: &str, message_id: &str) -> bool {
+        self.message(community, message_id)
+            .is_some_and(|m| m.channel == channel && !m.deleted)
+    }
+
     /// Messages in posting order (for transcripts and tests).
     fn messages(&self, community: &str) -> Vec<StoredMessage>;
 

@@ -9,7 +9,7 @@
 //! byte (another process wrote it, a damaged row, an entry older than the window) is decoded.
 //! Shared by every store of the process, bounded, oldest forgotten first.
 
-use foldhash::HashMap;
+use crate::hash::HashMap;
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 

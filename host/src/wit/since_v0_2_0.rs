@@ -18,80 +18,79 @@ pub use plaza::plugin::types::HostError;
 /// The WIT package version of these bindings.
 pub const VERSION: &str = "0.2.0";
 
-fn profile(p: &event::MemberProfile) -> types::MemberProfile {
+fn profile(p: event::MemberProfile) -> types::MemberProfile {
     types::MemberProfile {
-        id: p.id.clone(),
-        display_name: p.display_name.clone(),
-        roles: p.roles.clone(),
+        id: p.id,
+        display_name: p.display_name,
+        roles: p.roles,
         is_bot: p.is_bot,
     }
 }
 
 /// Converts a stored profile into the WIT shape.
 pub fn member_profile(p: &event::MemberProfile) -> types::MemberProfile {
-    profile(p)
+    profile(p.clone())
 }
 
-fn config(entries: &[event::ConfigEntry]) -> Vec<types::ConfigEntry> {
+fn config(entries: Vec<event::ConfigEntry>) -> Vec<types::ConfigEntry> {
     entries
-        .iter()
+        .into_iter()
         .map(|e| types::ConfigEntry {
-            key: e.key.clone(),
-            value: e.value.clone(),
+            key: e.key,
+            value: e.value,
         })
         .collect()
 }
 
-fn pin(p: &event::Pin) -> types::MessagePin {
+fn pin(p: event::Pin) -> types::MessagePin {
     types::MessagePin {
-        channel: p.channel.clone(),
-        message_id: p.message_id.clone(),
-        member: p.member.clone(),
-        message_author: p.message_author.clone(),
+        channel: p.channel,
+        message_id: p.message_id,
+        member: p.member,
+        message_author: p.message_author,
     }
 }
 
-fn reaction(r: &event::Reaction) -> types::Reaction {
+fn reaction(r: event::Reaction) -> types::Reaction {
     types::Reaction {
-        channel: r.channel.clone(),
-        message_id: r.message_id.clone(),
-        member: r.member.clone(),
-        emoji: r.emoji.clone(),
-        message_author: r.message_author.clone(),
+        channel: r.channel,
+        message_id: r.message_id,
+        member: r.member,
+        emoji: r.emoji,
+        message_author: r.message_author,
     }
 }
 
-/// Converts a message into the WIT shape.
-pub fn message(m: &event::Message) -> types::Message {
+/// Moves a message into the WIT shape.
+pub fn message(m: event::Message) -> types::Message {
     types::Message {
-        id: m.message_id.clone(),
-        channel: m.channel.clone(),
-        author: m.author.clone(),
-        text: m.text.clone(),
-        mentions: m.mentions.clone(),
-        reply_to: m.reply_to.clone(),
+        id: m.message_id,
+        channel: m.channel,
+        author: m.author,
+        text: m.text,
+        mentions: m.mentions,
+        reply_to: m.reply_to,
     }
 }
 
-impl From<&event::Event> for types::Event {
-    fn from(e: &event::Event) -> Self {
+/// Moves the event's strings into the WIT shape: the dispatch path already owns a copy made
+/// for the plugin (pseudonyms applied), so nothing is cloned again.
+impl From<event::Event> for types::Event {
+    fn from(e: event::Event) -> Self {
         let meta = types::EventMeta {
-            event_id: e.meta.id.clone(),
-            community_id: e.meta.community.clone(),
+            event_id: e.meta.id,
+            community_id: e.meta.community,
             sequence: e.meta.sequence,
             timestamp_ms: e.meta.timestamp_ms,
             attempt: e.meta.attempt,
         };
         use types::EventKind as W;
-        let kind = match &e.kind {
+        let kind = match e.kind {
             K::MemberJoined { member, invited_by } => W::MemberJoined(types::MemberJoined {
                 member: profile(member),
-                invited_by: invited_by.clone(),
+                invited_by,
             }),
-            K::MemberLeft { member, removed } => W::MemberLeft(types::MemberLeft {
-                member: member.clone(),
-                removed: *removed,
-            }),
+            K::MemberLeft { member, removed } => W::MemberLeft(types::MemberLeft { member, removed }),
             K::MemberUpdated { member } => W::MemberUpdated(types::MemberUpdated {
                 member: profile(member),
             }),
@@ -106,23 +105,23 @@ impl From<&event::Event> for types::Event {
                 previous_text,
             } => W::MessageEdited(types::MessageEdited {
                 message: types::Message {
-                    id: message_id.clone(),
-                    channel: channel.clone(),
-                    author: author.clone(),
-                    text: text.clone(),
-                    mentions: mentions.clone(),
-                    reply_to: reply_to.clone(),
+                    id: message_id,
+                    channel,
+                    author,
+                    text,
+                    mentions,
+                    reply_to,
                 },
-                previous_text: previous_text.clone(),
+                previous_text,
             }),
             K::MessageDeleted {
                 channel,
                 message_id,
                 deleted_by,
             } => W::MessageDeleted(types::MessageDeleted {
-                channel: channel.clone(),
-                message_id: message_id.clone(),
-                deleted_by: deleted_by.clone(),
+                channel,
+                message_id,
+                deleted_by,
             }),
             K::ReactionAdded(r) => W::ReactionAdded(reaction(r)),
             K::ReactionRemoved(r) => W::ReactionRemoved(reaction(r)),
@@ -132,19 +131,19 @@ impl From<&event::Event> for types::Event {
                 duration_ms,
                 reason,
             } => W::MemberMuted(types::MemberMuted {
-                member: member.clone(),
-                moderator: moderator.clone(),
-                duration_ms: *duration_ms,
-                reason: reason.clone(),
+                member,
+                moderator,
+                duration_ms,
+                reason,
             }),
             K::MemberBanned {
                 member,
                 moderator,
                 reason,
             } => W::MemberBanned(types::MemberBanned {
-                member: member.clone(),
-                moderator: moderator.clone(),
-                reason: reason.clone(),
+                member,
+                moderator,
+                reason,
             }),
             K::CommandInvoked {
                 channel,
@@ -153,11 +152,11 @@ impl From<&event::Event> for types::Event {
                 args,
                 message_id,
             } => W::CommandInvoked(types::CommandInvoked {
-                channel: channel.clone(),
-                member: member.clone(),
-                name: name.clone(),
-                args: args.clone(),
-                message_id: message_id.clone(),
+                channel,
+                member,
+                name,
+                args,
+                message_id,
             }),
             K::PluginInstalled { config: c } => W::PluginInstalled(types::PluginInstalled { config: config(c) }),
             K::PluginUninstalled => W::PluginUninstalled,
@@ -166,17 +165,17 @@ impl From<&event::Event> for types::Event {
                 from_version,
                 to_version,
             } => W::PluginUpgraded(types::PluginUpgraded {
-                from_version: from_version.clone(),
-                to_version: to_version.clone(),
+                from_version,
+                to_version,
             }),
             K::TimerFired {
                 timer_id,
                 name,
                 payload,
             } => W::TimerFired(types::TimerFired {
-                id: timer_id.clone(),
-                name: name.clone(),
-                payload: payload.clone(),
+                id: timer_id,
+                name,
+                payload,
             }),
             K::MessagePinned(p) => W::MessagePinned(pin(p)),
             K::MessageUnpinned(p) => W::MessageUnpinned(pin(p)),
