@@ -49,6 +49,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::dispatch::{DeliveryStatus, Plaza};
+use crate::hash::get_or_default;
 use crate::runtime::report::FailureReason;
 use crate::storage::admin::BreakerState;
 
@@ -169,17 +170,7 @@ pub struct Metrics {
 }
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, by: u64) {
-    let slot = map.entry(key).or_default();
-    *slot = slot.saturating_add(by);
-}
-
-/// The series under `label`, made empty if new. The label is copied only then: recording into
-/// an existing series allocates nothing (every event and invocation records several).
-fn series<'m, V: Default>(map: &'m mut BTreeMap<String, V>, label: &str) -> &'m mut V {
-    if !map.contains_key(label) {
-        map.insert(label.to_owned(), V::default());
-    }
-    map.get_mut(label).expect("inserted above")
+    count(map.entry(key).or_default(), by);
 }
 
 fn count(slot: &mut u64, by: u64) {
@@ -198,37 +189,37 @@ impl Metrics {
 
     /// An event was appended to `community`'s log.
     pub fn event_ingested(&self, community: &str) {
-        count(series(&mut self.state().ingested, community), 1);
+        count(get_or_default(&mut self.state().ingested, community), 1);
     }
 
     /// An offered event was already in `community`'s log.
     pub fn event_duplicate(&self, community: &str) {
-        count(series(&mut self.state().duplicate, community), 1);
+        count(get_or_default(&mut self.state().duplicate, community), 1);
     }
 
     /// The review hook rejected (or held) a message for `community`.
     pub fn event_rejected(&self, community: &str) {
-        count(series(&mut self.state().rejected, community), 1);
+        count(get_or_default(&mut self.state().rejected, community), 1);
     }
 
     /// One delivery attempt of a log entry to `plugin` in `community` ended with `outcome`.
     pub fn delivery(&self, community: &str, plugin: &str, outcome: DeliveryOutcome) {
         let mut state = self.state();
-        let by_plugin = series(&mut state.deliveries, community);
-        count(series(by_plugin, plugin).entry(outcome).or_default(), 1);
+        let by_plugin = get_or_default(&mut state.deliveries, community);
+        count(get_or_default(by_plugin, plugin).entry(outcome).or_default(), 1);
     }
 
     /// An invocation finished: its duration, time on an executor thread, fuel and failure.
     pub fn invocation(&self, sample: &InvocationSample<'_>) {
         let mut state = self.state();
         let plugin = sample.plugin;
-        series(&mut state.durations, plugin)
+        get_or_default(&mut state.durations, plugin)
             .entry(sample.export)
             .or_default()
             .observe(sample.duration.as_secs_f64());
-        *series(&mut state.cpu, plugin) += sample.cpu;
+        *get_or_default(&mut state.cpu, plugin) += sample.cpu;
         if let Some(fuel) = sample.fuel {
-            count(series(&mut state.fuel, plugin), fuel);
+            count(get_or_default(&mut state.fuel, plugin), fuel);
         }
         if let Some(reason) = sample.failure {
             bump(&mut state.failures, (plugin.to_string(), reason.code()), 1);

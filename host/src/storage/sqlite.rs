@@ -72,8 +72,18 @@ pub struct SqliteStore {
     /// Checkpoints the write-ahead log off the writers' path (file databases).
     checkpointer: Option<checkpoint::Checkpointer>,
     path: Option<PathBuf>,
+    /// Whether the database is in WAL mode (see [`SqliteStore::write_durable`]).
+    wal: bool,
     /// The path for messages, or `:memory:`.
     location: String,
+}
+
+/// Syncs the write-ahead log of the database at `db`: every frame written to it so far is on
+/// disk once this returns. Opened by path each time, so it is always the current file.
+fn sync_wal(db: &Path) -> std::io::Result<()> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::File::open(wal)?.sync_data()
 }
 
 /// Why a database step failed, before it is described as a [`StoreError`].
@@ -204,6 +214,12 @@ impl SqliteStore {
             .map_err(at("setting synchronous = NORMAL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(at("enabling foreign keys"))?;
+        // Each delivery commit is a savepoint of its group, which copies the ~16 pages it
+        // changes into a sub-journal first; past 64 KiB SQLite spills that to a temporary file,
+        // a dozen `pwrite`s per event with the connection locked. The sub-journal only exists
+        // to undo a failed commit; a crash discards it anyway.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(at("keeping temporary files in memory"))?;
         schema::migrate(&mut conn, &location)?;
         let checkpointer = match &path {
             Some(path) => {
@@ -226,6 +242,7 @@ impl SqliteStore {
             conn,
             checkpointer,
             path,
+            wal: mode.eq_ignore_ascii_case("wal"),
             location,
         })
     }
@@ -322,10 +339,38 @@ impl SqliteStore {
             .map_err(|e| self.describe("committing a group of delivery commits", e))
     }
 
-    /// [`write`](Self::write), synced to disk before it returns (`synchronous = FULL` for this
-    /// transaction): for appends to the event log, which are acknowledged to the sender. The
-    /// sync covers the delivery group committed before it too (the WAL is synced in order).
+    /// [`write`](Self::write), synced to disk before it returns: for appends to the event log,
+    /// which are acknowledged to the sender.
+    ///
+    /// In WAL mode the transaction commits like any other (`synchronous = NORMAL`: its frames
+    /// are in the `-wal` file, handed to the OS) and the `-wal` file is synced *after* the
+    /// connection is unlocked: a sync takes ~1 ms, and with `synchronous = FULL` the commit held
+    /// the connection through it, stalling every pump's commit behind each append. That is as
+    /// durable: the sync covers every frame written before it, and if a checkpoint copied the
+    /// frames into the database file and the log restarted meanwhile, that checkpoint synced
+    /// the log before copying and the database file after. Later commits that another thread
+    /// writes before the sync are synced with it; none can survive a power loss without this
+    /// one, because recovery stops at the first frame that did not reach the disk. Without
+    /// WAL (a file system that cannot share memory) the commit itself runs with `FULL`.
     fn write_durable<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
+        let Some(path) = &self.path else {
+            // In memory: nothing to sync.
+            return self.write(doing, f);
+        };
+        if !self.wal {
+            return self.write_full(doing, f);
+        }
+        let value = self.write(doing, f)?;
+        sync_wal(path).map_err(|e| StoreError::Db {
+            doing: format!("{doing} (syncing the write-ahead log of {})", self.location),
+            reason: e.to_string(),
+        })?;
+        Ok(value)
+    }
+
+    /// [`write`](Self::write) with `synchronous = FULL` for this transaction: synced before the
+    /// connection is unlocked (rollback-journal mode).
+    fn write_full<T>(&self, doing: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, StoreError> {
         let mut db = self.lock_flushed(doing)?;
         let conn = &mut db.conn;
         let result = (|| -> Result<T, Fail> {
@@ -721,6 +766,19 @@ impl CommunityStore for SqliteStore {
                 ))?
                 .query_row(params![community, message_id], message_from_row)
                 .optional()?)
+        })
+    }
+
+    fn message_live_in(&self, community: &str, channel: &str, message_id: &str) -> bool {
+        // Every reply asks this with the connection locked: one indexed lookup, nothing decoded.
+        self.read_or("checking a message", false, |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT 1 FROM messages WHERE community = ?1 AND message_id = ?2 AND channel = ?3 AND deleted = 0",
+                )?
+                .query_row(params![community, message_id, channel], |_| Ok(()))
+                .optional()?
+                .is_some())
         })
     }
 

@@ -1,8 +1,9 @@
 //! [`DeliveryLog`] on SQLite: the `event_log`, `log_heads`, `cursors`, `dead_letters` and
 //! `outbox` tables of schema version 3.
 //!
-//! Appends run with `synchronous = FULL`, so an accepted event is synced to disk (not only
-//! handed to the OS) before `append` returns. Delivery commits (and skips) are grouped, several
+//! Appends are synced to disk (not only handed to the OS) before `append` returns: the
+//! write-ahead log is synced once the connection is free again (`SqliteStore::write_durable`),
+//! so an accepted event is on disk. Delivery commits (and skips) are grouped, several
 //! in one transaction (see `group`), and keep the store's `NORMAL`: a crash loses the open
 //! group and a power loss may undo the last groups; their events are then delivered again, and
 //! the outbox's idempotency keys let the platform drop what it already carried out.

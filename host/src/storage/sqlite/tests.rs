@@ -689,3 +689,36 @@ fn a_background_thread_checkpoints_the_write_ahead_log() {
     }
     assert_eq!(s.kv_get("c", "p", "k39"), Some(value));
 }
+
+#[test]
+fn appends_commit_into_the_log_and_are_synced_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert!(s.wal, "a file database runs in WAL mode");
+    // Savepoint journals stay in memory (MEMORY = 2): no temporary file per delivery commit.
+    assert_eq!(s.with_connection(|conn| pragma_i64(conn, "temp_store")), 2);
+    s.create_community("c", 1).unwrap();
+    s.append(&[NewEntry::ingested(logged_event())], 11).unwrap();
+    let mut wal = dir.path().join(DB_FILE_NAME).into_os_string();
+    wal.push("-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the append is in the write-ahead log (synced there, not checkpointed on the spot)"
+    );
+
+    // The log the sync must reach is gone: the append is not acknowledged.
+    std::fs::remove_file(&wal).unwrap();
+    let mut second = logged_event();
+    second.meta.id = "e-second".into();
+    let e = s.append(&[NewEntry::ingested(second)], 12).unwrap_err().to_string();
+    assert!(e.contains("syncing the write-ahead log"), "{e}");
+    assert!(e.contains(DB_FILE_NAME), "names the database: {e}");
+}
+
+#[test]
+fn an_in_memory_store_appends_without_a_log_to_sync() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.create_community("c", 1).unwrap();
+    let appended = s.append(&[NewEntry::ingested(logged_event())], 11).unwrap();
+    assert_eq!(appended.len(), 1);
+}

@@ -158,8 +158,8 @@ pub async fn measure(suite: &Suite, p1_fresh: &Figure) -> anyhow::Result<Vec<Sce
     );
     p3.ratio("durable reuse / P1", "durable, bounded reuse", &p1_fresh.name, None);
     p3.notes.push(format!(
-        "accept: batches of {BATCH}, one SQLite transaction each with synchronous = FULL (fsync \
-         before the answer); delivery: each invocation's effects, outbox and cursor commit \
+        "accept: batches of {BATCH}, one SQLite transaction each, the write-ahead log fsynced \
+         after it and before the answer; delivery: each invocation's effects, outbox and cursor commit \
          together, consecutive ones grouped in one transaction (group commit, up to 256 or 20 ms) \
          with synchronous = NORMAL in WAL mode (no fsync; synced at checkpoints); latency = \
          accept call → reply handed to the platform sink"

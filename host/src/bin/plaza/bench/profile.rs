@@ -2,8 +2,8 @@
 //! instruction-count profilers: `valgrind --tool=callgrind plaza bench profile --reuse
 //! --events N`. Two runs with different `--events` give the instructions per event from their
 //! difference, which cancels loading and compiling the plugin. `--durable` profiles P6 instead:
-//! one community end to end over the embedded database (accept, delivery, outbox relay), and
-//! `--raw` the raw-wasmtime baseline that P1 and P1b are compared with.
+//! one community end to end over the embedded database (accept, delivery, outbox relay), or P3
+//! with `--communities 8`, and `--raw` the raw-wasmtime baseline that P1 and P1b are compared with.
 
 use std::process::ExitCode;
 
@@ -19,6 +19,9 @@ pub struct ProfileArgs {
     /// P6 instead: one community end to end over the embedded database.
     #[arg(long)]
     durable: bool,
+    /// With `--durable`: events spread over this many communities (8 is P3's load).
+    #[arg(long, default_value_t = 1, requires = "durable")]
+    communities: usize,
     /// The raw-wasmtime baseline instead (a fresh instance per event, or one for all with
     /// `--reuse`).
     #[arg(long, conflicts_with = "durable")]
@@ -50,7 +53,7 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     config.engine.pool_instances = 4;
     if args.durable {
         let fixture = if args.reuse { "echo-reuse.wasm" } else { "echo.wasm" };
-        let run = durable::run(&suite, config, 1, fixture, args.events, 0).await?;
+        let run = durable::run(&suite, config, args.communities.max(1), fixture, args.events, 0).await?;
         println!("{} events delivered end to end", run.events);
         return Ok(ExitCode::SUCCESS);
     }

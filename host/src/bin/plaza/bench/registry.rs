@@ -8,7 +8,7 @@
 //!   the one install that subscribes, echo, past the two that do not), without the log or the
 //!   plugin: this is what must stay flat as N grows;
 //! - dispatch: `Plaza::dispatch` end to end, whose p50 is dominated by the durable log append
-//!   (`synchronous = FULL`: an fsync per event) and the echo run, not by routing.
+//!   (an fsync of the write-ahead log per event) and the echo run, not by routing.
 
 use std::time::Instant;
 
